@@ -1,0 +1,1 @@
+"""Relational Coordination analytics: pure functions over pandas frames."""

@@ -1,0 +1,1 @@
+"""Transport and composition root: settings, chat platforms, scheduler, CLI, web server."""

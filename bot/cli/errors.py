@@ -1,0 +1,53 @@
+"""User errors exit 2 with one clear sentence and no traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
+
+from surveys.errors import DomainError
+from surveys.importing import ImportRejected
+from surveys.instrument import InstrumentError
+
+USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A problem the user can fix; the message is shown as is."""
+
+
+def explain(exc: DomainError) -> str:
+    """The message for a domain error, with the list of problems where there is one."""
+    message = str(exc)
+    message += "" if message.endswith(".") else "."
+    if isinstance(exc, ImportRejected):
+        return message + "\n" + "\n".join(f"  {line}" for line in exc.details())
+    if isinstance(exc, InstrumentError):
+        return message + "\n" + "\n".join(f"  {p}" for p in exc.problems)
+    return message
+
+
+def fail(message: str) -> typer.Exit:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {escape(message)}")
+    return typer.Exit(USER_ERROR)
+
+
+class RcbotGroup(TyperGroup):
+    """Turns domain and database errors from any subcommand into user errors."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise fail(str(exc)) from None
+        except DomainError as exc:
+            raise fail(explain(exc)) from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+            url = getattr(ctx.obj, "safe_database_url", "the database")
+            raise fail(f"Cannot use the database {url}: {reason}.") from None

@@ -1,0 +1,399 @@
+"""``rcbot``: set up surveys, import participants, run rounds, analyse results."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.cli.errors import RcbotGroup, UserError
+from bot.cli.parsing import parse_duration, parse_instant
+from bot.content import local_date, status_lines
+from bot.runtime import Runtime
+from bot.settings import Settings
+from surveys.importing import read_table
+from surveys.instrument import (
+    InstrumentError,
+    check_instrument,
+    default_instrument,
+    load_instrument,
+    read_instrument_file,
+)
+from surveys.model import DEFAULT_MIN_GROUP, DEFAULT_TIMEZONE, Platform
+from surveys.persistence import migrate
+from surveys.service import NewSurvey, check_roles_argument
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    cls=RcbotGroup,
+    help="rcbot: a Relational Coordination survey bot for Slack and Microsoft Teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="Create or upgrade the database schema.", no_args_is_help=True)
+instrument_app = typer.Typer(help="Check and export question sets.", no_args_is_help=True)
+survey_app = typer.Typer(help="Create and inspect surveys.", no_args_is_help=True)
+participants_app = typer.Typer(help="Import and list participants.", no_args_is_help=True)
+round_app = typer.Typer(help="Open, follow and close survey rounds.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(instrument_app, name="instrument")
+app.add_typer(survey_app, name="survey")
+app.add_typer(participants_app, name="participants")
+app.add_typer(round_app, name="round")
+
+SurveyOpt = Annotated[str, typer.Option("--survey", "-s", help="The survey's name.")]
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Runtime(Settings())
+        root.call_on_close(root.obj.close)
+    assert isinstance(root.obj, Runtime)
+    return root.obj
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """Configuration comes from the environment and .env: DATABASE_URL, SLACK_*, MICROSOFT_*,
+    RCBOT_*. See the README."""
+    runtime(ctx)
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the database (or bring it up to date) and say what to do next."""
+    rt = runtime(ctx)
+    migrate.upgrade(rt.engine)
+    out.print(f"[green]Database ready[/] at {rt.safe_database_url}.")
+    out.print(
+        "Next: [bold]rcbot survey create NAME --owner YOU@ORG --leadership-channel "
+        "slack:CHANNEL_ID[/], then [bold]rcbot participants import FILE.csv --survey NAME[/]."
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply the schema migrations (Alembic) to DATABASE_URL."""
+    rt = runtime(ctx)
+    migrate.upgrade(rt.engine, revision)
+    out.print(f"Schema at revision {migrate.current_revision(rt.engine)} ({rt.safe_database_url}).")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the schema revision of DATABASE_URL and the newest one this rcbot knows."""
+    rt = runtime(ctx)
+    current = migrate.current_revision(rt.engine) or "none (run rcbot init)"
+    out.print(f"Database {rt.safe_database_url}: {current}; newest: {migrate.head_revision()}.")
+
+
+# --- instrument ----------------------------------------------------------------------------
+
+
+@instrument_app.command("check")
+def instrument_check(
+    file: Annotated[Path, typer.Argument(help="A .toml or .yaml question file.")],
+) -> None:
+    """Check a question file and explain every problem in it."""
+    data = read_instrument_file(file)
+    problems = check_instrument(data)
+    if problems:
+        raise InstrumentError(str(file), problems)
+    instrument = load_instrument(file)
+    label = "validated wording" if instrument.validated else "not the validated RC survey"
+    out.print(
+        f"[green]{file} is a usable instrument[/]: '{instrument.name}' "
+        f"({instrument.language}, {label}), 7 dimensions."
+    )
+
+
+@instrument_app.command("export")
+def instrument_export(
+    file: Annotated[Path, typer.Argument(help="Where to write the default question file.")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write rcbot's default questions to FILE, as a starting point for your own wording."""
+    if file.exists() and not force:
+        raise UserError(f"{file} already exists; use --force to overwrite it.")
+    from importlib import resources
+
+    text = resources.files("surveys").joinpath("instruments/default.toml").read_text("utf-8")
+    file.write_text(text, encoding="utf-8")
+    out.print(f"Wrote the default questions to {file}.")
+
+
+# --- surveys -------------------------------------------------------------------------------
+
+
+@survey_app.command("create")
+def survey_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A unique name, e.g. 'Chemo pathway'.")],
+    owner: Annotated[
+        list[str], typer.Option("--owner", help="An owner's e-mail; repeat for several.")
+    ],
+    leadership_channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--leadership-channel",
+            help="Where the summary goes: slack:CHANNEL_ID or teams:CHANNEL_ID; repeatable.",
+        ),
+    ] = None,
+    roles: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated roles; default: the roles in the imported file."),
+    ] = None,
+    min_group: Annotated[
+        int, typer.Option(help="Smallest group whose results are shown (3-25).")
+    ] = DEFAULT_MIN_GROUP,
+    instrument: Annotated[
+        Path | None, typer.Option(help="A question file (see `rcbot instrument check`).")
+    ] = None,
+    timezone: Annotated[
+        str, typer.Option(help="Default IANA timezone for participants.")
+    ] = DEFAULT_TIMEZONE,
+) -> None:
+    """Create a survey."""
+    service = runtime(ctx).service()
+    survey = service.create_survey(
+        NewSurvey(
+            name=name,
+            owners=owner,
+            leadership_channels=leadership_channel or [],
+            roles=check_roles_argument(roles) if roles else [],
+            min_group_size=min_group,
+            timezone=timezone,
+            instrument=load_instrument(instrument) if instrument else None,
+        )
+    )
+    roles_text = ", ".join(survey.role_names) or "taken from the first participant import"
+    out.print(f"[green]Created survey '{survey.name}'[/]. Roles: {roles_text}.")
+
+
+@survey_app.command("list")
+def survey_list(ctx: typer.Context) -> None:
+    """List the surveys."""
+    surveys = runtime(ctx).service().list_surveys()
+    if not surveys:
+        out.print("No surveys yet. Create one with [bold]rcbot survey create[/].")
+        return
+    table = Table("Survey", "Roles", "Owners", "Min group")
+    for s in surveys:
+        table.add_row(s.name, str(len(s.roles)), ", ".join(s.owners), str(s.min_group_size))
+    out.print(table)
+
+
+@survey_app.command("show")
+def survey_show(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Show a survey's settings, roles and rounds."""
+    service = runtime(ctx).service()
+    survey = service.get_survey(name)
+    out.print(f"[bold]{survey.name}[/]")
+    out.print(f"Owners: {', '.join(survey.owners)}")
+    channels = ", ".join(str(c) for c in survey.leadership_channels) or "none"
+    out.print(f"Leadership channels: {channels}")
+    out.print(f"Minimum group size: {survey.min_group_size}; timezone: {survey.timezone}")
+    validated = "" if survey.instrument.validated else " (not the validated RC survey)"
+    out.print(f"Questions: {survey.instrument.name}{validated}")
+    table = Table("Role", "Rates")
+    for role in survey.roles:
+        table.add_row(role.name, "every role" if role.rates is None else ", ".join(role.rates))
+    out.print(table)
+    for r in service.rounds(name):
+        out.print(
+            f"Round {r.number}: {r.state.value}, "
+            f"{local_date(r.opens_at, survey.timezone)} to {local_date(r.closes_at, survey.timezone)}"
+        )
+
+
+@survey_app.command("rates")
+def survey_rates(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The survey.")],
+    role: Annotated[str, typer.Option(help="The role whose partner roles to set.")],
+    partners: Annotated[
+        str | None, typer.Option(help="Comma-separated partner roles this role is asked about.")
+    ] = None,
+    every_role: Annotated[
+        bool, typer.Option("--all", help="Ask this role about every role (the default).")
+    ] = False,
+) -> None:
+    """Choose which partner roles a role is asked about."""
+    if (partners is None) == (not every_role):
+        raise UserError("Give either --partners 'A,B' or --all.")
+    chosen = None if every_role else check_roles_argument(partners or "")
+    survey = runtime(ctx).service().set_partner_roles(name, role, chosen)
+    out.print(f"{role} now rates: {', '.join(survey.partner_roles_for(role))}.")
+
+
+# --- participants --------------------------------------------------------------------------
+
+
+@participants_app.command("import")
+def participants_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A .csv or .xlsx file: email,name,role,...")],
+    survey: SurveyOpt,
+    default_platform: Annotated[
+        Platform, typer.Option(help="Platform for rows that name none.")
+    ] = Platform.SLACK,
+) -> None:
+    """Import participants, all or nothing. Re-importing updates names and roles."""
+    service = runtime(ctx).service()
+    report = service.import_participants(survey, read_table(file), default_platform)
+    out.print(
+        f"[green]Imported {report.total} participants[/] into '{survey}': "
+        f"{report.created} new, {report.updated} updated, {report.unchanged} unchanged."
+    )
+    if report.roles_added:
+        out.print(f"Roles taken from the file: {', '.join(report.roles_added)}.")
+
+
+@participants_app.command("list")
+def participants_list(ctx: typer.Context, survey: SurveyOpt) -> None:
+    """List a survey's participants."""
+    people = runtime(ctx).service().list_participants(survey)
+    table = Table("E-mail", "Name", "Role", "Team", "Platform", "Timezone")
+    for p in people:
+        table.add_row(p.email, p.name, p.role, p.team or "", p.platform.value, p.timezone or "")
+    out.print(table)
+    out.print(f"{len(people)} participants.")
+
+
+# --- rounds --------------------------------------------------------------------------------
+
+
+@round_app.command("open")
+def round_open(
+    ctx: typer.Context,
+    survey: SurveyOpt,
+    closes_in: Annotated[
+        str | None, typer.Option(help="How long the round stays open, e.g. 14d, 2w, 36h.")
+    ] = None,
+    closes_at: Annotated[
+        str | None,
+        typer.Option(help="When it closes, ISO 8601; without an offset, in the survey's zone."),
+    ] = None,
+    opens_at: Annotated[
+        str | None, typer.Option(help="Open later instead of now (ISO 8601).")
+    ] = None,
+) -> None:
+    """Open a round: every participant gets an invitation."""
+    if (closes_in is None) == (closes_at is None):
+        raise UserError("Give exactly one of --closes-in (e.g. 14d) or --closes-at (ISO date).")
+    rt = runtime(ctx)
+    service = rt.service()
+    zone = service.get_survey(survey).timezone
+    start = parse_instant(opens_at, zone) if opens_at else None
+    if closes_in is not None:
+        close = (start or rt.clock.now()) + parse_duration(closes_in)
+    else:
+        close = parse_instant(closes_at or "", zone)
+    round_ = service.open_round(survey, close, start)
+    when = "now open" if round_.state.value == "open" else f"scheduled for {local_date(round_.opens_at, zone)}"
+    out.print(
+        f"[green]Round {round_.number} of '{survey}' is {when}[/]; it closes "
+        f"{local_date(round_.closes_at, zone)}."
+    )
+
+
+@round_app.command("status")
+def round_status(
+    ctx: typer.Context,
+    survey: SurveyOpt,
+    number: Annotated[int | None, typer.Option("--round", help="Default: the latest.")] = None,
+) -> None:
+    """Response rate overall and per role (counts only, never who answered what)."""
+    service = runtime(ctx).service()
+    status = service.round_status(survey, number)
+    r = status.round
+    left = r.time_left(runtime(ctx).clock.now())
+    title = f"Round {r.number} of '{survey}': {r.state.value}"
+    if r.state.value == "open":
+        title += f", {_days(left)} left"
+    table = Table("Role", "Invited", "Started", "Completed", "Response rate", title=title)
+    for role in status.by_role:
+        short = role.completed < status.min_group_size
+        rate = f"{role.rate:.0%}" + (" [yellow](< min group)[/]" if short else "")
+        table.add_row(role.role, str(role.invited), str(role.started), str(role.completed), rate)
+    table.add_section()
+    table.add_row(
+        "[bold]All[/]",
+        str(status.invited),
+        str(status.started),
+        str(status.completed),
+        f"[bold]{status.rate:.0%}[/]",
+    )
+    out.print(table)
+    undelivered = {k.value: v for k, v in status.delivery.items() if v and k.value != "sent"}
+    if undelivered:
+        out.print("Not yet delivered: " + ", ".join(f"{v} {k}" for k, v in undelivered.items()))
+
+
+def _days(delta: timedelta) -> str:
+    if delta >= timedelta(days=2):
+        return f"{delta.days} days"
+    return f"{int(delta.total_seconds() // 3600)} hours"
+
+
+@round_app.command("close")
+def round_close(ctx: typer.Context, survey: SurveyOpt) -> None:
+    """Close the current round now; later answers are refused politely."""
+    service = runtime(ctx).service()
+    round_ = service.close_round(survey)
+    status = service.round_status(survey, round_.number)
+    out.print(
+        f"[green]Round {round_.number} of '{survey}' is closed[/] with "
+        f"{status.completed} of {status.invited} answered ({status.rate:.0%})."
+    )
+    for label, value in status_lines(status)[1:]:
+        out.print(f"  {label}: {value}")
+
+
+@round_app.command("list")
+def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
+    """List a survey's rounds."""
+    service = runtime(ctx).service()
+    zone = service.get_survey(survey).timezone
+    table = Table("Round", "State", "Opens", "Closes")
+    for r in service.rounds(survey):
+        table.add_row(
+            str(r.number), r.state.value, local_date(r.opens_at, zone), local_date(r.closes_at, zone)
+        )
+    out.print(table)
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where to write the demo database and reports.")
+    ] = Path("rcbot-demo"),
+    seed: Annotated[int, typer.Option(help="Random seed for the simulated answers.")] = 7,
+) -> None:
+    """Run a whole simulated round on two example services and print the results."""
+    from bot.demo import run_demo
+
+    asyncio.run(run_demo(out_dir, seed, out))
+
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Chat platform adapters behind :class:`bot.platform.ChatPlatform`."""

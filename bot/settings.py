@@ -1,0 +1,64 @@
+"""Configuration from the environment and ``.env`` (pydantic-settings). Secrets stay secret."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from surveys.clock import Clock, SimulatedClock, SystemClock
+from surveys.persistence.db import DEFAULT_DATABASE_URL
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_SIGNING_SECRET")
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/", validation_alias=_env("SLACK_API_URL")
+    )
+
+    microsoft_app_id: str | None = Field(None, validation_alias=_env("MICROSOFT_APP_ID"))
+    microsoft_app_password: SecretStr | None = Field(
+        None, validation_alias=_env("MICROSOFT_APP_PASSWORD")
+    )
+    microsoft_app_tenant_id: str | None = Field(
+        None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
+    )
+
+    clock_start: datetime | None = Field(None, validation_alias=_env("RCBOT_CLOCK_START"))
+    time_scale: float = Field(1.0, gt=0, validation_alias=_env("RCBOT_TIME_SCALE"))
+    clock_anchor: float | None = Field(None, validation_alias=_env("RCBOT_CLOCK_ANCHOR"))
+    log_level: str = Field("INFO", validation_alias=_env("RCBOT_LOG_LEVEL"))
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("RCBOT_CLOCK_START needs a UTC offset, e.g. 2026-03-02T09:00:00+00:00")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    def clock(self) -> Clock:
+        """The real clock, or the shared simulated one when RCBOT_CLOCK_START is set."""
+        if self.clock_start is None:
+            return SystemClock()
+        if self.clock_anchor is None:
+            return SimulatedClock(self.clock_start, self.time_scale)
+        return SimulatedClock(self.clock_start, self.time_scale, self.clock_anchor)

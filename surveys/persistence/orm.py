@@ -1,0 +1,169 @@
+"""Typed ORM tables. Kept apart from the domain dataclasses; repositories map between them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from surveys.persistence.db import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class SurveyRow(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    instrument: Mapped[dict[str, Any]]
+    min_group_size: Mapped[int] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    roles: Mapped[list[RoleRow]] = relationship(
+        back_populates="survey", order_by="RoleRow.position", cascade="all, delete-orphan"
+    )
+    owners: Mapped[list[OwnerRow]] = relationship(cascade="all, delete-orphan")
+    channels: Mapped[list[ChannelRow]] = relationship(cascade="all, delete-orphan")
+
+    __table_args__ = (
+        CheckConstraint("min_group_size BETWEEN 3 AND 25", name="min_group_size"),
+    )
+
+
+class RoleRow(Base):
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(60))
+    position: Mapped[int]
+    rates: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    """Names of the partner roles this role rates; NULL means every role."""
+
+    survey: Mapped[SurveyRow] = relationship(back_populates="roles")
+
+    __table_args__ = (UniqueConstraint("survey_id", "name"),)
+
+
+class OwnerRow(Base):
+    __tablename__ = "survey_owners"
+
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(254), primary_key=True)
+
+
+class ChannelRow(Base):
+    __tablename__ = "leadership_channels"
+
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class ParticipantRow(Base):
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(200))
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    team: Mapped[str | None] = mapped_column(String(120))
+    slack_user_id: Mapped[str | None] = mapped_column(String(64))
+    teams_user_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    role: Mapped[RoleRow] = relationship()
+
+    __table_args__ = (UniqueConstraint("survey_id", "email"),)
+
+
+class RoundRow(Base):
+    __tablename__ = "rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("survey_id", "number"),
+        CheckConstraint("closes_at > opens_at", name="closes_after_opening"),
+    )
+
+
+class InvitationRow(Base):
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    role: Mapped[str] = mapped_column(String(60))
+    partner_roles: Mapped[list[Any]]
+    delivery: Mapped[str] = mapped_column(String(16))
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    message_ref: Mapped[str | None] = mapped_column(String(400))
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_reminded_at: Mapped[datetime | None]
+    reminders_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("round_id", "participant_id"),
+        Index("ix_invitations_round_state", "round_id", "completed_at"),
+    )
+
+
+class AnswerRow(Base):
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"))
+    partner_role: Mapped[str] = mapped_column(String(60))
+    dimension: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int | None] = mapped_column(Integer)
+    """1-5, or NULL for not applicable."""
+    answered_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "partner_role", "dimension"),
+        CheckConstraint("score IS NULL OR score BETWEEN 1 AND 5", name="score_range"),
+    )

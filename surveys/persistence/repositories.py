@@ -1,0 +1,493 @@
+"""Repositories: the only code that turns ORM rows into domain objects and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from surveys.errors import NotFound
+from surveys.importing import ParticipantRecord
+from surveys.instrument import instrument_from_dict
+from surveys.model import (
+    ChannelRef,
+    DeliveryState,
+    Email,
+    Invitation,
+    InvitationId,
+    Participant,
+    ParticipantId,
+    Platform,
+    Role,
+    Round,
+    RoundId,
+    RoundState,
+    Score,
+    Survey,
+    SurveyId,
+)
+from surveys.persistence.orm import (
+    AnswerRow,
+    ChannelRow,
+    InvitationRow,
+    OwnerRow,
+    ParticipantRow,
+    RoleRow,
+    RoundRow,
+    SurveyRow,
+)
+
+
+class SurveyRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, survey: Survey, now: datetime) -> Survey:
+        row = SurveyRow(
+            name=survey.name,
+            instrument=survey.instrument.to_dict(),
+            min_group_size=survey.min_group_size,
+            timezone=survey.timezone,
+            created_at=now,
+        )
+        self._s.add(row)
+        self._write_children(row, survey)
+        self._s.flush()
+        return _survey(row)
+
+    def save(self, survey: Survey) -> Survey:
+        row = self._row(survey.name)
+        row.instrument = survey.instrument.to_dict()
+        row.min_group_size = survey.min_group_size
+        row.timezone = survey.timezone
+        self._write_children(row, survey)
+        self._s.flush()
+        return _survey(row)
+
+    def _write_children(self, row: SurveyRow, survey: Survey) -> None:
+        existing = {r.name: r for r in row.roles}
+        wanted = []
+        for position, role in enumerate(survey.roles):
+            role_row = existing.get(role.name) or RoleRow(name=role.name, position=position)
+            role_row.position = position
+            role_row.rates = None if role.rates is None else list(role.rates)
+            wanted.append(role_row)
+        row.roles = wanted
+        if {o.email for o in row.owners} != set(survey.owners):
+            row.owners = [OwnerRow(email=e) for e in survey.owners]
+        current = {(c.platform, c.channel_id) for c in row.channels}
+        target = {(c.platform.value, c.channel_id) for c in survey.leadership_channels}
+        if current != target:
+            row.channels = [
+                ChannelRow(platform=c.platform.value, channel_id=c.channel_id)
+                for c in survey.leadership_channels
+            ]
+
+    def get(self, name: str) -> Survey:
+        return _survey(self._row(name))
+
+    def get_by_id(self, survey_id: SurveyId) -> Survey:
+        row = self._s.get(SurveyRow, survey_id)
+        if row is None:
+            raise NotFound(f"there is no survey with id {survey_id}")
+        return _survey(row)
+
+    def exists(self, name: str) -> bool:
+        return self._s.scalar(select(func.count()).where(SurveyRow.name == name)) == 1
+
+    def list(self) -> list[Survey]:
+        rows = self._s.scalars(select(SurveyRow).order_by(SurveyRow.name)).all()
+        return [_survey(r) for r in rows]
+
+    def role_id(self, survey_id: SurveyId, role: str) -> int:
+        role_id = self._s.scalar(
+            select(RoleRow.id).where(RoleRow.survey_id == survey_id, RoleRow.name == role)
+        )
+        if role_id is None:
+            raise NotFound(f"there is no role '{role}'")
+        return role_id
+
+    def _row(self, name: str) -> SurveyRow:
+        row = self._s.scalar(
+            select(SurveyRow)
+            .where(SurveyRow.name == name)
+            .options(
+                selectinload(SurveyRow.roles),
+                selectinload(SurveyRow.owners),
+                selectinload(SurveyRow.channels),
+            )
+        )
+        if row is None:
+            known = self._s.scalars(select(SurveyRow.name).order_by(SurveyRow.name)).all()
+            hint = f" (surveys: {', '.join(known)})" if known else " (there are no surveys yet)"
+            raise NotFound(f"there is no survey called '{name}'{hint}")
+        return row
+
+
+def _survey(row: SurveyRow) -> Survey:
+    return Survey(
+        id=SurveyId(row.id),
+        name=row.name,
+        instrument=instrument_from_dict(row.instrument, f"the instrument of {row.name}"),
+        roles=tuple(
+            Role(r.name, None if r.rates is None else tuple(r.rates)) for r in row.roles
+        ),
+        owners=tuple(sorted(Email(o.email) for o in row.owners)),
+        leadership_channels=tuple(
+            sorted(
+                (ChannelRef(Platform(c.platform), c.channel_id) for c in row.channels),
+                key=str,
+            )
+        ),
+        min_group_size=row.min_group_size,
+        timezone=row.timezone,
+        created_at=row.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ParticipantRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def upsert(
+        self, survey_id: SurveyId, records: Sequence[ParticipantRecord], now: datetime
+    ) -> UpsertCounts:
+        role_ids = {
+            name: role_id
+            for name, role_id in self._s.execute(
+                select(RoleRow.name, RoleRow.id).where(RoleRow.survey_id == survey_id)
+            ).tuples()
+        }
+        existing = {
+            row.email: row
+            for row in self._s.scalars(
+                select(ParticipantRow).where(ParticipantRow.survey_id == survey_id)
+            )
+        }
+        created = updated = unchanged = 0
+        for rec in records:
+            values = {
+                "name": rec.name,
+                "role_id": role_ids[rec.role],
+                "platform": rec.platform.value,
+                "timezone": rec.timezone,
+                "team": rec.team,
+                "slack_user_id": rec.slack_user_id,
+                "teams_user_id": rec.teams_user_id,
+            }
+            row = existing.get(rec.email)
+            if row is None:
+                self._s.add(
+                    ParticipantRow(
+                        survey_id=survey_id,
+                        email=rec.email,
+                        created_at=now,
+                        updated_at=now,
+                        **values,
+                    )
+                )
+                created += 1
+            elif any(getattr(row, k) != v for k, v in values.items()):
+                for key, value in values.items():
+                    setattr(row, key, value)
+                row.updated_at = now
+                updated += 1
+            else:
+                unchanged += 1
+        self._s.flush()
+        return UpsertCounts(created, updated, unchanged)
+
+    def list(self, survey_id: SurveyId) -> list[Participant]:
+        rows = self._s.scalars(
+            select(ParticipantRow)
+            .where(ParticipantRow.survey_id == survey_id)
+            .options(selectinload(ParticipantRow.role))
+            .order_by(ParticipantRow.email)
+        ).all()
+        return [_participant(r) for r in rows]
+
+    def get(self, participant_id: ParticipantId) -> Participant:
+        row = self._s.get(ParticipantRow, participant_id)
+        if row is None:
+            raise NotFound(f"there is no participant with id {participant_id}")
+        return _participant(row)
+
+    def by_email(self, survey_id: SurveyId, email: Email) -> Participant:
+        row = self._s.scalar(
+            select(ParticipantRow).where(
+                ParticipantRow.survey_id == survey_id, ParticipantRow.email == email
+            )
+        )
+        if row is None:
+            raise NotFound(f"{email} is not a participant of this survey")
+        return _participant(row)
+
+    def set_platform_ids(
+        self,
+        participant_id: ParticipantId,
+        *,
+        slack_user_id: str | None = None,
+        teams_user_id: str | None = None,
+    ) -> None:
+        row = self._s.get(ParticipantRow, participant_id)
+        if row is None:
+            raise NotFound(f"there is no participant with id {participant_id}")
+        if slack_user_id is not None:
+            row.slack_user_id = slack_user_id
+        if teams_user_id is not None:
+            row.teams_user_id = teams_user_id
+
+    def count(self, survey_id: SurveyId) -> int:
+        return self._s.scalar(
+            select(func.count()).where(ParticipantRow.survey_id == survey_id)
+        ) or 0
+
+
+def _participant(row: ParticipantRow) -> Participant:
+    return Participant(
+        id=ParticipantId(row.id),
+        survey_id=SurveyId(row.survey_id),
+        email=Email(row.email),
+        name=row.name,
+        role=row.role.name,
+        platform=Platform(row.platform),
+        timezone=row.timezone,
+        team=row.team,
+        slack_user_id=row.slack_user_id,
+        teams_user_id=row.teams_user_id,
+    )
+
+
+class RoundRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, round_: Round) -> Round:
+        row = RoundRow(
+            survey_id=round_.survey_id,
+            number=round_.number,
+            state=round_.state.value,
+            opens_at=round_.opens_at,
+            closes_at=round_.closes_at,
+            closed_at=round_.closed_at,
+        )
+        self._s.add(row)
+        self._s.flush()
+        round_.id = RoundId(row.id)
+        return round_
+
+    def save(self, round_: Round) -> None:
+        row = self._s.get(RoundRow, round_.id)
+        if row is None:
+            raise NotFound(f"round {round_.number} does not exist")
+        row.state = round_.state.value
+        row.opens_at = round_.opens_at
+        row.closes_at = round_.closes_at
+        row.closed_at = round_.closed_at
+        self._s.flush()
+
+    def list(self, survey_id: SurveyId) -> list[Round]:
+        rows = self._s.scalars(
+            select(RoundRow).where(RoundRow.survey_id == survey_id).order_by(RoundRow.number)
+        ).all()
+        return [_round(r) for r in rows]
+
+    def get(self, round_id: RoundId) -> Round:
+        row = self._s.get(RoundRow, round_id)
+        if row is None:
+            raise NotFound(f"there is no round with id {round_id}")
+        return _round(row)
+
+    def latest(self, survey_id: SurveyId) -> Round | None:
+        row = self._s.scalar(
+            select(RoundRow)
+            .where(RoundRow.survey_id == survey_id)
+            .order_by(RoundRow.number.desc())
+            .limit(1)
+        )
+        return None if row is None else _round(row)
+
+    def in_state(self, *states: RoundState) -> list[Round]:
+        rows = self._s.scalars(
+            select(RoundRow).where(RoundRow.state.in_([s.value for s in states]))
+        ).all()
+        return [_round(r) for r in rows]
+
+
+def _round(row: RoundRow) -> Round:
+    return Round(
+        id=RoundId(row.id),
+        survey_id=SurveyId(row.survey_id),
+        number=row.number,
+        state=RoundState(row.state),
+        opens_at=row.opens_at,
+        closes_at=row.closes_at,
+        closed_at=row.closed_at,
+    )
+
+
+_INVITATION_FIELDS = (
+    "delivery_error",
+    "delivered_at",
+    "message_ref",
+    "reminders_sent",
+    "last_reminded_at",
+    "reminders_opt_out",
+    "started_at",
+    "completed_at",
+)
+
+
+class InvitationRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add_many(self, invitations: Iterable[Invitation]) -> int:
+        rows = [
+            InvitationRow(
+                round_id=inv.round_id,
+                participant_id=inv.participant_id,
+                role=inv.role,
+                partner_roles=list(inv.partner_roles),
+                delivery=inv.delivery.value,
+                reminders_sent=0,
+                reminders_opt_out=False,
+            )
+            for inv in invitations
+        ]
+        self._s.add_all(rows)
+        self._s.flush()
+        return len(rows)
+
+    def get(self, invitation_id: InvitationId) -> Invitation:
+        row = self._s.get(InvitationRow, invitation_id)
+        if row is None:
+            raise NotFound(f"there is no invitation with id {invitation_id}")
+        return _invitation(row)
+
+    def for_round(self, round_id: RoundId) -> list[Invitation]:
+        rows = self._s.scalars(
+            select(InvitationRow).where(InvitationRow.round_id == round_id).order_by(InvitationRow.id)
+        ).all()
+        return [_invitation(r) for r in rows]
+
+    def save(self, invitation: Invitation) -> None:
+        row = self._s.get(InvitationRow, invitation.id)
+        if row is None:
+            raise NotFound(f"there is no invitation with id {invitation.id}")
+        row.delivery = invitation.delivery.value
+        for name in _INVITATION_FIELDS:
+            setattr(row, name, getattr(invitation, name))
+        self._s.flush()
+
+
+def _invitation(row: InvitationRow) -> Invitation:
+    return Invitation(
+        id=InvitationId(row.id),
+        round_id=RoundId(row.round_id),
+        participant_id=ParticipantId(row.participant_id),
+        role=row.role,
+        partner_roles=tuple(row.partner_roles),
+        delivery=DeliveryState(row.delivery),
+        **{name: getattr(row, name) for name in _INVITATION_FIELDS},
+    )
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    """One answer as analytics sees it: a pseudonymous respondent, never a name or e-mail."""
+
+    respondent: str
+    respondent_role: str
+    partner_role: str
+    dimension: str
+    score: Score
+    team: str | None
+
+
+class AnswerRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def put_page(
+        self,
+        invitation_id: InvitationId,
+        partner_role: str,
+        scores: Mapping[str, Score],
+        now: datetime,
+    ) -> bool:
+        """Write one partner role's answers; return False when nothing changed (a resubmit)."""
+        rows = {
+            r.dimension: r
+            for r in self._s.scalars(
+                select(AnswerRow).where(
+                    AnswerRow.invitation_id == invitation_id,
+                    AnswerRow.partner_role == partner_role,
+                )
+            )
+        }
+        changed = False
+        for dimension, score in scores.items():
+            row = rows.get(dimension)
+            if row is None:
+                self._s.add(
+                    AnswerRow(
+                        invitation_id=invitation_id,
+                        partner_role=partner_role,
+                        dimension=dimension,
+                        score=score,
+                        answered_at=now,
+                    )
+                )
+                changed = True
+            elif row.score != score:
+                row.score = score
+                row.answered_at = now
+                changed = True
+        self._s.flush()
+        return changed
+
+    def pages(self, invitation_id: InvitationId) -> dict[str, dict[str, Score]]:
+        """The answers given so far, by partner role then dimension."""
+        pages: dict[str, dict[str, Score]] = {}
+        for partner, dimension, score in self._s.execute(
+            select(AnswerRow.partner_role, AnswerRow.dimension, AnswerRow.score).where(
+                AnswerRow.invitation_id == invitation_id
+            )
+        ).tuples():
+            pages.setdefault(partner, {})[dimension] = score
+        return pages
+
+    def for_round(self, round_id: RoundId) -> list[AnswerRecord]:
+        """Every answer of the round, keyed by invitation id rather than by person."""
+        query = (
+            select(
+                InvitationRow.id,
+                InvitationRow.role,
+                AnswerRow.partner_role,
+                AnswerRow.dimension,
+                AnswerRow.score,
+                ParticipantRow.team,
+            )
+            .join(AnswerRow, AnswerRow.invitation_id == InvitationRow.id)
+            .join(ParticipantRow, ParticipantRow.id == InvitationRow.participant_id)
+            .where(InvitationRow.round_id == round_id)
+            .order_by(InvitationRow.id, AnswerRow.partner_role, AnswerRow.dimension)
+        )
+        return [
+            AnswerRecord(f"r{inv_id}", role, partner, dimension, score, team)
+            for inv_id, role, partner, dimension, score, team in self._s.execute(query).tuples()
+        ]
+
+    def delete_for_invitation(self, invitation_id: InvitationId) -> None:
+        self._s.execute(delete(AnswerRow).where(AnswerRow.invitation_id == invitation_id))

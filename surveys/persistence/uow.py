@@ -1,0 +1,65 @@
+"""Unit of work: one transaction, the repositories that share it, commit or roll back."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from surveys.persistence.repositories import (
+    AnswerRepository,
+    InvitationRepository,
+    ParticipantRepository,
+    RoundRepository,
+    SurveyRepository,
+)
+
+
+class UnitOfWork:
+    """``with uow:`` opens a transaction; it commits when the block ends without an error."""
+
+    surveys: SurveyRepository
+    participants: ParticipantRepository
+    rounds: RoundRepository
+    invitations: InvitationRepository
+    answers: AnswerRepository
+
+    def __init__(self, engine: Engine) -> None:
+        self._factory = sessionmaker(engine, expire_on_commit=False)
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not active; use it in a with block")
+        return self._session
+
+    def __enter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already active")
+        session = self._factory()
+        self._session = session
+        self.surveys = SurveyRepository(session)
+        self.participants = ParticipantRepository(session)
+        self.rounds = RoundRepository(session)
+        self.invitations = InvitationRepository(session)
+        self.answers = AnswerRepository(session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if exc_type is None:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
+            self._session = None

@@ -1,0 +1,368 @@
+"""Application services: the operations owners, participants and the scheduler perform.
+
+Each public method is one transaction. Chat handlers, the CLI and the scheduler call these
+and hold no rules of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from surveys.clock import Clock, ensure_utc
+from surveys.errors import Conflict, InvalidInput, NotFound
+from surveys.importing import RawTable, check_table
+from surveys.instrument import Instrument, default_instrument
+from surveys.model import (
+    DEFAULT_MIN_GROUP,
+    DEFAULT_TIMEZONE,
+    AnswerPage,
+    ChannelRef,
+    DeliveryState,
+    Invitation,
+    InvitationId,
+    Participant,
+    Platform,
+    Progress,
+    Round,
+    RoundState,
+    RoundStatus,
+    Survey,
+    check_page,
+    check_role_name,
+    parse_email,
+    progress_of,
+    summarise_responses,
+)
+from surveys.persistence.repositories import AnswerRecord
+from surveys.persistence.uow import UnitOfWork
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NewSurvey:
+    name: str
+    owners: Sequence[str]
+    leadership_channels: Sequence[str] = ()
+    roles: Sequence[str] = ()
+    min_group_size: int = DEFAULT_MIN_GROUP
+    timezone: str = DEFAULT_TIMEZONE
+    instrument: Instrument | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    unchanged: int
+    roles_added: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """Everything a chat handler needs to show one participant their survey."""
+
+    survey: Survey
+    round: Round
+    invitation: Invitation
+    participant: Participant
+    progress: Progress
+    pages: dict[str, dict[str, int | None]]
+
+
+class SurveyService:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def _uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    def _now(self) -> datetime:
+        return ensure_utc(self.clock.now())
+
+    # --- surveys -----------------------------------------------------------------------
+
+    def create_survey(self, spec: NewSurvey) -> Survey:
+        name = " ".join(spec.name.split())
+        owners = tuple(sorted({parse_email(o) for o in spec.owners}))
+        if not owners:
+            raise InvalidInput("a survey needs at least one owner (--owner EMAIL)")
+        channels = tuple(ChannelRef.parse(c) for c in spec.leadership_channels)
+        draft = Survey(
+            name=name,
+            instrument=spec.instrument or default_instrument(),
+            owners=owners,
+            leadership_channels=channels,
+            min_group_size=spec.min_group_size,
+            timezone=spec.timezone,
+        )
+        survey = replace(draft, roles=draft.with_roles_added(spec.roles))
+        with self._uow() as uow:
+            if uow.surveys.exists(survey.name):
+                raise Conflict(f"a survey called '{survey.name}' already exists")
+            return uow.surveys.add(survey, self._now())
+
+    def list_surveys(self) -> list[Survey]:
+        with self._uow() as uow:
+            return uow.surveys.list()
+
+    def get_survey(self, name: str) -> Survey:
+        with self._uow() as uow:
+            return uow.surveys.get(name)
+
+    def set_partner_roles(
+        self, survey_name: str, role: str, partners: Sequence[str] | None
+    ) -> Survey:
+        """Choose which partner roles ``role`` is asked about (``None``: every role)."""
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            updated = replace(survey, roles=survey.with_partners(role, partners))
+            return uow.surveys.save(updated)
+
+    # --- participants ------------------------------------------------------------------
+
+    def import_participants(
+        self,
+        survey_name: str,
+        table: RawTable,
+        default_platform: Platform = Platform.SLACK,
+    ) -> ImportReport:
+        """Import all of ``table`` or nothing; re-importing the same file changes nothing."""
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            known = survey.role_names or None
+            records = check_table(table, known_roles=known, default_platform=default_platform)
+            new_roles: tuple[str, ...] = ()
+            if known is None:
+                roles = survey.with_roles_added(r.role for r in records)
+                new_roles = tuple(r.name for r in roles)
+                survey = uow.surveys.save(replace(survey, roles=roles))
+            assert survey.id is not None
+            counts = uow.participants.upsert(survey.id, records, self._now())
+            return ImportReport(counts.created, counts.updated, counts.unchanged, new_roles)
+
+    def list_participants(self, survey_name: str) -> list[Participant]:
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            assert survey.id is not None
+            return uow.participants.list(survey.id)
+
+    def set_platform_ids(
+        self,
+        participant: Participant,
+        *,
+        slack_user_id: str | None = None,
+        teams_user_id: str | None = None,
+    ) -> None:
+        assert participant.id is not None
+        with self._uow() as uow:
+            uow.participants.set_platform_ids(
+                participant.id, slack_user_id=slack_user_id, teams_user_id=teams_user_id
+            )
+
+    # --- rounds ------------------------------------------------------------------------
+
+    def open_round(
+        self, survey_name: str, closes_at: datetime, opens_at: datetime | None = None
+    ) -> Round:
+        """Open a round now, or schedule it for ``opens_at`` (it stays a draft until then)."""
+        now = self._now()
+        closes_at = ensure_utc(closes_at)
+        start = now if opens_at is None else ensure_utc(opens_at)
+        if closes_at <= max(now, start):
+            raise InvalidInput("the closing time must be in the future and after the opening")
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            assert survey.id is not None
+            latest = uow.rounds.latest(survey.id)
+            if latest is not None and latest.state is not RoundState.CLOSED:
+                raise Conflict(
+                    f"round {latest.number} of '{survey.name}' is still {latest.state.value}; "
+                    "close it before opening another"
+                )
+            if uow.participants.count(survey.id) == 0:
+                raise InvalidInput(
+                    f"'{survey.name}' has no participants yet; run `rcbot participants import`"
+                )
+            number = 1 if latest is None else latest.number + 1
+            round_ = uow.rounds.add(Round(survey.id, number, start, closes_at))
+            if start <= now:
+                self._start(uow, survey, round_, now)
+            return round_
+
+    def open_due_rounds(self) -> list[Round]:
+        """Open every scheduled round whose opening time has come; for the scheduler."""
+        now = self._now()
+        opened = []
+        with self._uow() as uow:
+            for round_ in uow.rounds.in_state(RoundState.DRAFT):
+                if round_.opens_at <= now:
+                    survey = uow.surveys.get_by_id(round_.survey_id)
+                    self._start(uow, survey, round_, now)
+                    opened.append(round_)
+        return opened
+
+    def _start(self, uow: UnitOfWork, survey: Survey, round_: Round, now: datetime) -> None:
+        assert survey.id is not None and round_.id is not None
+        round_.open(now)
+        uow.rounds.save(round_)
+        participants = uow.participants.list(survey.id)
+        round_id = round_.id
+        uow.invitations.add_many(
+            Invitation(
+                round_id=round_id,
+                participant_id=p.id,
+                role=p.role,
+                partner_roles=survey.partner_roles_for(p.role),
+            )
+            for p in participants
+            if p.id is not None
+        )
+
+    def rounds(self, survey_name: str) -> list[Round]:
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            assert survey.id is not None
+            return uow.rounds.list(survey.id)
+
+    def _round(self, uow: UnitOfWork, survey: Survey, number: int | None) -> Round:
+        assert survey.id is not None
+        if number is None:
+            latest = uow.rounds.latest(survey.id)
+            if latest is None:
+                raise NotFound(f"'{survey.name}' has no rounds yet; run `rcbot round open`")
+            return latest
+        for round_ in uow.rounds.list(survey.id):
+            if round_.number == number:
+                return round_
+        raise NotFound(f"'{survey.name}' has no round {number}")
+
+    def round_status(self, survey_name: str, number: int | None = None) -> RoundStatus:
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            round_ = self._round(uow, survey, number)
+            assert round_.id is not None
+            return summarise_responses(survey, round_, uow.invitations.for_round(round_.id))
+
+    def close_round(self, survey_name: str) -> Round:
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            round_ = self._round(uow, survey, None)
+            round_.close(self._now())
+            uow.rounds.save(round_)
+            return round_
+
+    def close_due_rounds(self) -> list[Round]:
+        """Close every open round whose closing time has passed; for the scheduler."""
+        now = self._now()
+        closed = []
+        with self._uow() as uow:
+            for round_ in uow.rounds.in_state(RoundState.OPEN):
+                if round_.closes_at <= now:
+                    round_.close(now)
+                    uow.rounds.save(round_)
+                    closed.append(round_)
+        return closed
+
+    def invitations(self, survey_name: str, number: int | None = None) -> list[Invitation]:
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            round_ = self._round(uow, survey, number)
+            assert round_.id is not None
+            return uow.invitations.for_round(round_.id)
+
+    def answers(self, survey_name: str, number: int | None = None) -> list[AnswerRecord]:
+        """A round's answers keyed by pseudonymous respondent ids, for analytics."""
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            round_ = self._round(uow, survey, number)
+            assert round_.id is not None
+            return uow.answers.for_round(round_.id)
+
+    # --- invitations and answers -------------------------------------------------------
+
+    def view(self, invitation_id: InvitationId) -> InvitationView:
+        with self._uow() as uow:
+            return self._view(uow, invitation_id)
+
+    def _view(self, uow: UnitOfWork, invitation_id: InvitationId) -> InvitationView:
+        invitation = uow.invitations.get(invitation_id)
+        round_ = uow.rounds.get(invitation.round_id)
+        survey = uow.surveys.get_by_id(round_.survey_id)
+        participant = uow.participants.get(invitation.participant_id)
+        pages = uow.answers.pages(invitation_id)
+        done = [r for r, scores in pages.items() if len(scores) == len(survey.instrument.items)]
+        return InvitationView(
+            survey, round_, invitation, participant, progress_of(invitation, done), pages
+        )
+
+    def record_delivery(
+        self,
+        invitation_id: InvitationId,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._uow() as uow:
+            invitation = uow.invitations.get(invitation_id)
+            invitation.delivery = state
+            invitation.delivery_error = error
+            if state is DeliveryState.SENT:
+                invitation.delivered_at = self._now()
+                invitation.message_ref = message_ref
+            uow.invitations.save(invitation)
+
+    def submit_page(self, invitation_id: InvitationId, page: AnswerPage) -> Progress:
+        """Save one partner role's answers. Resubmitting the same page changes nothing."""
+        return self._retry_on_conflict(lambda: self._submit_page(invitation_id, page))
+
+    def _submit_page(self, invitation_id: InvitationId, page: AnswerPage) -> Progress:
+        now = self._now()
+        with self._uow() as uow:
+            view = self._view(uow, invitation_id)
+            if not view.round.accepts_answers(now):
+                raise Conflict(
+                    f"round {view.round.number} of '{view.survey.name}' has closed, so answers "
+                    "can no longer be changed; thank you for taking part"
+                )
+            clean = check_page(view.invitation, view.survey.instrument, page)
+            uow.answers.put_page(invitation_id, clean.partner_role, clean.scores, now)
+            done = set(view.progress.answered) | {clean.partner_role}
+            progress = progress_of(view.invitation, done)
+            invitation = view.invitation
+            if invitation.started_at is None:
+                invitation.started_at = now
+            if progress.complete and invitation.completed_at is None:
+                invitation.completed_at = now
+            uow.invitations.save(invitation)
+            return progress
+
+    def _retry_on_conflict(self, action: Callable[[], T]) -> T:
+        """Run ``action`` again once when a concurrent double submit hit a unique key."""
+        try:
+            return action()
+        except IntegrityError:
+            return action()
+
+    def set_reminders_opt_out(self, invitation_id: InvitationId, opt_out: bool) -> None:
+        with self._uow() as uow:
+            invitation = uow.invitations.get(invitation_id)
+            invitation.reminders_opt_out = opt_out
+            uow.invitations.save(invitation)
+
+
+def check_roles_argument(text: str) -> list[str]:
+    """Split a comma-separated ``--roles`` value into clean role names."""
+    return [check_role_name(part) for part in text.split(",") if part.strip()]
