@@ -40,9 +40,7 @@ async def deliver_invitations(
     """Send every pending invitation of the survey's current round once."""
     report = DeliveryReport()
     pending = [
-        inv
-        for inv in service.invitations(survey_name)
-        if inv.delivery is DeliveryState.PENDING
+        inv for inv in service.invitations(survey_name) if inv.delivery is DeliveryState.PENDING
     ]
     participants = {p.id: p for p in service.list_participants(survey_name)}
     targets: dict[int, PlatformUserId] = {}

@@ -5,10 +5,10 @@ Every instant the domain handles is timezone-aware UTC.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
-import time
 
 
 class Clock(Protocol):

@@ -66,8 +66,7 @@ class ImportRejected(InvalidInput):
             parts.append(f"{rows} row{'s' * (rows != 1)}")
         verb = "has" if len(parts) == 1 and rows <= 1 else "have"
         super().__init__(
-            f"{source} was not imported: {' and '.join(parts)} {verb} problems; "
-            "nothing was changed"
+            f"{source} was not imported: {' and '.join(parts)} {verb} problems; nothing was changed"
         )
 
     def details(self) -> list[str]:
@@ -117,7 +116,9 @@ def parse_csv_text(text: str, source: str = "the file") -> RawTable:
                 continue
             rows.append((line, _row(header, values)))
     except csv.Error as exc:
-        raise InvalidInput(f"{source} is not valid CSV near line {reader.line_num}: {exc}") from None
+        raise InvalidInput(
+            f"{source} is not valid CSV near line {reader.line_num}: {exc}"
+        ) from None
     if header is None:
         raise InvalidInput(f"{source} is empty")
     return RawTable(source, header, tuple(rows))
@@ -198,8 +199,10 @@ def check_table(
     for line, row in table.rows:
         row_problems: list[RowProblem] = []
 
-        def fail(column: str, reason: str, _line: int = line) -> None:
-            row_problems.append(RowProblem(_line, column, reason))
+        def fail(
+            column: str, reason: str, _line: int = line, _into: list[RowProblem] = row_problems
+        ) -> None:
+            _into.append(RowProblem(_line, column, reason))
 
         if row.get("__extra__"):
             fail("(extra)", "has more values than the header has columns")
@@ -221,7 +224,8 @@ def check_table(
             role = check_role_name(role)
             if roles_by_key is not None:
                 if role_key(role) not in roles_by_key:
-                    fail("role", f"'{role}' is not a role of this survey ({', '.join(roles_by_key.values())})")
+                    choices = ", ".join(roles_by_key.values())
+                    fail("role", f"'{role}' is not a role of this survey ({choices})")
                 else:
                     role = roles_by_key[role_key(role)]
         except InvalidInput as exc:

@@ -116,9 +116,7 @@ def read_instrument_file(path: Path) -> dict[str, Any]:
         elif suffix in {".yaml", ".yml"}:
             data = yaml.safe_load(text)
         else:
-            raise InstrumentError(
-                name, [Problem("file", "must end in .toml, .yaml or .yml")]
-            )
+            raise InstrumentError(name, [Problem("file", "must end in .toml, .yaml or .yml")])
     except tomllib.TOMLDecodeError as exc:
         raise InstrumentError(name, [Problem("file", f"is not valid TOML ({exc})")]) from None
     except yaml.YAMLError as exc:
@@ -153,9 +151,7 @@ def check_instrument(data: Mapping[str, Any]) -> list[Problem]:
         problems.append(Problem("instrument.validated", "must be true or false"))
     if not isinstance(head.get("notice", ""), str):
         problems.append(Problem("instrument.notice", "must be text"))
-    unknown_head = sorted(
-        set(head) - {"name", "language", "validated", "notice", "not_applicable"}
-    )
+    unknown_head = sorted(set(head) - {"name", "language", "validated", "notice", "not_applicable"})
     for key in unknown_head:
         problems.append(Problem(f"instrument.{key}", "is not a known setting"))
 
@@ -187,7 +183,9 @@ def _check_item(index: int, item: object, seen: dict[str, int]) -> list[Problem]
         )
     elif dimension in seen:
         problems.append(
-            Problem(f"{where}.dimension", f"'{dimension}' is already asked in items[{seen[dimension]}]")
+            Problem(
+                f"{where}.dimension", f"'{dimension}' is already asked in items[{seen[dimension]}]"
+            )
         )
     else:
         seen[dimension] = index
@@ -248,7 +246,7 @@ def instrument_from_dict(data: Mapping[str, Any], source: str = "instrument") ->
         Item(
             dimension=d,
             question=by_dimension[d]["question"].strip(),
-            scale=tuple(s.strip() for s in by_dimension[d]["scale"]),  # type: ignore[arg-type]
+            scale=tuple(s.strip() for s in by_dimension[d]["scale"]),
             label=(by_dimension[d].get("label") or d.replace("_", " ").capitalize()).strip(),
         )
         for d in DIMENSIONS

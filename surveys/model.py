@@ -96,7 +96,9 @@ def check_role_name(name: str) -> str:
     if not name:
         raise InvalidInput("a role name is empty")
     if len(name) > MAX_ROLE_NAME:
-        raise InvalidInput(f"the role name '{name[:20]}...' is longer than {MAX_ROLE_NAME} characters")
+        raise InvalidInput(
+            f"the role name '{name[:20]}...' is longer than {MAX_ROLE_NAME} characters"
+        )
     if "," in name:
         raise InvalidInput(f"the role name '{name}' contains a comma")
     return name
@@ -119,9 +121,7 @@ class ChannelRef:
         try:
             kind = Platform(platform.strip().lower())
         except ValueError:
-            raise InvalidInput(
-                f"'{platform}' is not a chat platform; use slack or teams"
-            ) from None
+            raise InvalidInput(f"'{platform}' is not a chat platform; use slack or teams") from None
         return cls(kind, channel.strip())
 
     def __str__(self) -> str:

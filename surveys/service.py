@@ -115,7 +115,7 @@ class SurveyService:
 
     def list_surveys(self) -> list[Survey]:
         with self._uow() as uow:
-            return uow.surveys.list()
+            return uow.surveys.all()
 
     def get_survey(self, name: str) -> Survey:
         with self._uow() as uow:
@@ -156,7 +156,7 @@ class SurveyService:
         with self._uow() as uow:
             survey = uow.surveys.get(survey_name)
             assert survey.id is not None
-            return uow.participants.list(survey.id)
+            return uow.participants.for_survey(survey.id)
 
     def set_platform_ids(
         self,
@@ -214,10 +214,11 @@ class SurveyService:
         return opened
 
     def _start(self, uow: UnitOfWork, survey: Survey, round_: Round, now: datetime) -> None:
-        assert survey.id is not None and round_.id is not None
+        assert survey.id is not None
+        assert round_.id is not None
         round_.open(now)
         uow.rounds.save(round_)
-        participants = uow.participants.list(survey.id)
+        participants = uow.participants.for_survey(survey.id)
         round_id = round_.id
         uow.invitations.add_many(
             Invitation(
@@ -234,7 +235,7 @@ class SurveyService:
         with self._uow() as uow:
             survey = uow.surveys.get(survey_name)
             assert survey.id is not None
-            return uow.rounds.list(survey.id)
+            return uow.rounds.for_survey(survey.id)
 
     def _round(self, uow: UnitOfWork, survey: Survey, number: int | None) -> Round:
         assert survey.id is not None
@@ -243,7 +244,7 @@ class SurveyService:
             if latest is None:
                 raise NotFound(f"'{survey.name}' has no rounds yet; run `rcbot round open`")
             return latest
-        for round_ in uow.rounds.list(survey.id):
+        for round_ in uow.rounds.for_survey(survey.id):
             if round_.number == number:
                 return round_
         raise NotFound(f"'{survey.name}' has no round {number}")

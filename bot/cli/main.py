@@ -20,7 +20,6 @@ from surveys.importing import read_table
 from surveys.instrument import (
     InstrumentError,
     check_instrument,
-    default_instrument,
     load_instrument,
     read_instrument_file,
 )
@@ -214,11 +213,10 @@ def survey_show(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> N
     for role in survey.roles:
         table.add_row(role.name, "every role" if role.rates is None else ", ".join(role.rates))
     out.print(table)
+    zone = survey.timezone
     for r in service.rounds(name):
-        out.print(
-            f"Round {r.number}: {r.state.value}, "
-            f"{local_date(r.opens_at, survey.timezone)} to {local_date(r.closes_at, survey.timezone)}"
-        )
+        opens, closes = local_date(r.opens_at, zone), local_date(r.closes_at, zone)
+        out.print(f"Round {r.number}: {r.state.value}, {opens} to {closes}")
 
 
 @survey_app.command("rates")
@@ -305,7 +303,11 @@ def round_open(
     else:
         close = parse_instant(closes_at or "", zone)
     round_ = service.open_round(survey, close, start)
-    when = "now open" if round_.state.value == "open" else f"scheduled for {local_date(round_.opens_at, zone)}"
+    when = (
+        "now open"
+        if round_.state.value == "open"
+        else f"scheduled for {local_date(round_.opens_at, zone)}"
+    )
     out.print(
         f"[green]Round {round_.number} of '{survey}' is {when}[/]; it closes "
         f"{local_date(round_.closes_at, zone)}."
@@ -373,7 +375,10 @@ def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
     table = Table("Round", "State", "Opens", "Closes")
     for r in service.rounds(survey):
         table.add_row(
-            str(r.number), r.state.value, local_date(r.opens_at, zone), local_date(r.closes_at, zone)
+            str(r.number),
+            r.state.value,
+            local_date(r.opens_at, zone),
+            local_date(r.closes_at, zone),
         )
     out.print(table)
 
@@ -392,7 +397,6 @@ def demo(
     from bot.demo import run_demo
 
     asyncio.run(run_demo(out_dir, seed, out))
-
 
 
 def main() -> None:

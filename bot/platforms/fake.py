@@ -84,9 +84,7 @@ class FakeChatPlatform:
         self, conversation: str, message: Message, attachments: tuple[Attachment, ...]
     ) -> MessageRef:
         ref = MessageRef(self.kind, conversation, f"m{next(self._ids)}")
-        self.conversations.setdefault(conversation, []).append(
-            Posted(ref, message, attachments)
-        )
+        self.conversations.setdefault(conversation, []).append(Posted(ref, message, attachments))
         return ref
 
     def inbox(self, user: PlatformUserId) -> list[Posted]:

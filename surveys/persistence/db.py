@@ -25,13 +25,13 @@ def normalise_url(url: str | URL) -> URL:
     try:
         parsed = make_url(url) if isinstance(url, str) else url
     except ArgumentError:
-        raise InvalidInput("DATABASE_URL is not a database URL (for example sqlite:///rcbot.db)") from None
+        raise InvalidInput(
+            "DATABASE_URL is not a database URL (for example sqlite:///rcbot.db)"
+        ) from None
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
-        raise InvalidInput(
-            f"rcbot supports SQLite and PostgreSQL, not {parsed.get_backend_name()}"
-        )
+        raise InvalidInput(f"rcbot supports SQLite and PostgreSQL, not {parsed.get_backend_name()}")
     return parsed
 
 

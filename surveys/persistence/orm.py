@@ -32,7 +32,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
 
 
 class SurveyRow(Base):
@@ -51,9 +55,7 @@ class SurveyRow(Base):
     owners: Mapped[list[OwnerRow]] = relationship(cascade="all, delete-orphan")
     channels: Mapped[list[ChannelRow]] = relationship(cascade="all, delete-orphan")
 
-    __table_args__ = (
-        CheckConstraint("min_group_size BETWEEN 3 AND 25", name="min_group_size"),
-    )
+    __table_args__ = (CheckConstraint("min_group_size BETWEEN 3 AND 25", name="min_group_size"),)
 
 
 class RoleRow(Base):

@@ -98,7 +98,7 @@ class SurveyRepository:
     def exists(self, name: str) -> bool:
         return self._s.scalar(select(func.count()).where(SurveyRow.name == name)) == 1
 
-    def list(self) -> list[Survey]:
+    def all(self) -> list[Survey]:
         rows = self._s.scalars(select(SurveyRow).order_by(SurveyRow.name)).all()
         return [_survey(r) for r in rows]
 
@@ -132,9 +132,7 @@ def _survey(row: SurveyRow) -> Survey:
         id=SurveyId(row.id),
         name=row.name,
         instrument=instrument_from_dict(row.instrument, f"the instrument of {row.name}"),
-        roles=tuple(
-            Role(r.name, None if r.rates is None else tuple(r.rates)) for r in row.roles
-        ),
+        roles=tuple(Role(r.name, None if r.rates is None else tuple(r.rates)) for r in row.roles),
         owners=tuple(sorted(Email(o.email) for o in row.owners)),
         leadership_channels=tuple(
             sorted(
@@ -166,7 +164,7 @@ class ParticipantRepository:
             name: role_id
             for name, role_id in self._s.execute(
                 select(RoleRow.name, RoleRow.id).where(RoleRow.survey_id == survey_id)
-            ).tuples()
+            )
         }
         existing = {
             row.email: row
@@ -207,7 +205,7 @@ class ParticipantRepository:
         self._s.flush()
         return UpsertCounts(created, updated, unchanged)
 
-    def list(self, survey_id: SurveyId) -> list[Participant]:
+    def for_survey(self, survey_id: SurveyId) -> list[Participant]:
         rows = self._s.scalars(
             select(ParticipantRow)
             .where(ParticipantRow.survey_id == survey_id)
@@ -248,9 +246,9 @@ class ParticipantRepository:
             row.teams_user_id = teams_user_id
 
     def count(self, survey_id: SurveyId) -> int:
-        return self._s.scalar(
-            select(func.count()).where(ParticipantRow.survey_id == survey_id)
-        ) or 0
+        return (
+            self._s.scalar(select(func.count()).where(ParticipantRow.survey_id == survey_id)) or 0
+        )
 
 
 def _participant(row: ParticipantRow) -> Participant:
@@ -296,7 +294,7 @@ class RoundRepository:
         row.closed_at = round_.closed_at
         self._s.flush()
 
-    def list(self, survey_id: SurveyId) -> list[Round]:
+    def for_survey(self, survey_id: SurveyId) -> list[Round]:
         rows = self._s.scalars(
             select(RoundRow).where(RoundRow.survey_id == survey_id).order_by(RoundRow.number)
         ).all()
@@ -377,7 +375,9 @@ class InvitationRepository:
 
     def for_round(self, round_id: RoundId) -> list[Invitation]:
         rows = self._s.scalars(
-            select(InvitationRow).where(InvitationRow.round_id == round_id).order_by(InvitationRow.id)
+            select(InvitationRow)
+            .where(InvitationRow.round_id == round_id)
+            .order_by(InvitationRow.id)
         ).all()
         return [_invitation(r) for r in rows]
 
@@ -464,7 +464,7 @@ class AnswerRepository:
             select(AnswerRow.partner_role, AnswerRow.dimension, AnswerRow.score).where(
                 AnswerRow.invitation_id == invitation_id
             )
-        ).tuples():
+        ):
             pages.setdefault(partner, {})[dimension] = score
         return pages
 
@@ -486,7 +486,7 @@ class AnswerRepository:
         )
         return [
             AnswerRecord(f"r{inv_id}", role, partner, dimension, score, team)
-            for inv_id, role, partner, dimension, score, team in self._s.execute(query).tuples()
+            for inv_id, role, partner, dimension, score, team in self._s.execute(query)
         ]
 
     def delete_for_invitation(self, invitation_id: InvitationId) -> None:

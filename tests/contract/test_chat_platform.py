@@ -1,0 +1,134 @@
+"""The ChatPlatform contract. Every adapter (fake, Slack, Teams) must pass these tests.
+
+An adapter joins by adding a harness factory to HARNESSES: the harness gives the platform
+under test and a way to see what a user or channel received on the platform's side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import pytest
+
+from bot.messages import Actions, Attachment, Button, Fields, Header, Message, Text
+from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
+from bot.platforms.fake import FakeChatPlatform
+from surveys.model import Email, Platform
+
+
+class Harness(Protocol):
+    platform: ChatPlatform
+
+    def add_user(self, email: Email) -> PlatformUserId: ...
+
+    def add_channel(self, name: str) -> ChannelId: ...
+
+    def seen_by(self, user: PlatformUserId) -> list[str]:
+        """The current text of each message the user has from the bot, oldest first."""
+        ...
+
+    def channel_files(self, channel: ChannelId) -> list[str]:
+        """File names posted to the channel, oldest first."""
+        ...
+
+
+@dataclass
+class FakeHarness:
+    platform: FakeChatPlatform
+
+    def add_user(self, email: Email) -> PlatformUserId:
+        return self.platform.add_user(email)
+
+    def add_channel(self, name: str) -> ChannelId:
+        return self.platform.add_channel(ChannelId(f"C-{name}"))
+
+    def seen_by(self, user: PlatformUserId) -> list[str]:
+        return [p.message.plain() for p in self.platform.inbox(user)]
+
+    def channel_files(self, channel: ChannelId) -> list[str]:
+        return [a.filename for p in self.platform.channel_posts(channel) for a in p.attachments]
+
+
+async def fake_harness() -> AsyncIterator[Harness]:
+    yield FakeHarness(FakeChatPlatform(Platform.SLACK))
+
+
+HARNESSES: dict[str, Callable[[], AsyncIterator[Harness]]] = {"fake": fake_harness}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    async for h in HARNESSES[request.param]():
+        yield h
+
+
+MESSAGE = Message(
+    "Please answer the survey",
+    (
+        Header("Working together survey"),
+        Text("How do the roles around your patients **work together**?"),
+        Fields((("Closes", "Friday"),)),
+        Actions((Button("Start", "rc_start", "42", "primary"),)),
+    ),
+)
+
+
+def test_the_harness_platform_satisfies_the_protocol(harness: Harness) -> None:
+    assert isinstance(harness.platform, ChatPlatform)
+    assert harness.platform.platform in set(Platform)
+
+
+async def test_resolve_users_reports_who_was_not_found(harness: Harness) -> None:
+    ann = harness.add_user(Email("ann@nhs.net"))
+    result = await harness.platform.resolve_users([Email("ann@nhs.net"), Email("ghost@nhs.net")])
+    assert result.found == {"ann@nhs.net": ann}
+    assert list(result.missing) == ["ghost@nhs.net"]
+    assert result.missing[Email("ghost@nhs.net")]
+
+
+async def test_send_direct_then_update(harness: Harness) -> None:
+    ann = harness.add_user(Email("ann@nhs.net"))
+    ref = await harness.platform.send_direct(ann, MESSAGE)
+    assert isinstance(ref, MessageRef)
+    assert MessageRef.decode(ref.encode()) == ref
+    assert ref.platform is harness.platform.platform
+    seen = harness.seen_by(ann)
+    assert len(seen) == 1
+    assert "work together" in seen[0]
+    assert "Start" in seen[0]
+    await harness.platform.update_message(ref, Message("Thank you", (Text("Answers saved"),)))
+    seen = harness.seen_by(ann)
+    assert len(seen) == 1
+    assert "Answers saved" in seen[0]
+    assert "Start" not in seen[0]
+
+
+async def test_messages_to_different_users_stay_apart(harness: Harness) -> None:
+    ann = harness.add_user(Email("ann@nhs.net"))
+    bob = harness.add_user(Email("bob@nhs.net"))
+    await harness.platform.send_direct(ann, Message("for Ann"))
+    await harness.platform.send_direct(bob, Message("for Bob"))
+    assert harness.seen_by(ann) == ["for Ann"]
+    assert harness.seen_by(bob) == ["for Bob"]
+
+
+async def test_sending_to_an_unknown_user_is_a_permanent_failure(harness: Harness) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await harness.platform.send_direct(PlatformUserId("UNOBODY"), MESSAGE)
+    assert caught.value.permanent
+
+
+async def test_post_to_channel_with_attachments(harness: Harness) -> None:
+    channel = harness.add_channel("leadership")
+    png = Attachment("heatmap.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "image/png", "Heat map")
+    ref = await harness.platform.post_to_channel(channel, Message("Results"), [png])
+    assert ref.platform is harness.platform.platform
+    assert harness.channel_files(channel) == ["heatmap.png"]
+
+
+async def test_posting_to_a_channel_the_bot_is_not_in_fails(harness: Harness) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await harness.platform.post_to_channel(ChannelId("C-nowhere"), Message("x"))
+    assert caught.value.permanent
