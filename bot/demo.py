@@ -7,11 +7,11 @@ through the same service calls the chat handlers use, with realistic non-respons
 
 from __future__ import annotations
 
+import logging
 import random
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -19,13 +19,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bot import content
-from bot.delivery import deliver_invitations
+from bot.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.platform import ChannelId, ChatPlatform, MessageRef
 from bot.platforms.fake import FakeChatPlatform
 from surveys.clock import FixedClock
 from surveys.dimensions import DIMENSIONS
 from surveys.importing import RawTable
 from surveys.model import AnswerPage, Email, InvitationId, Platform
+from surveys.outbox import Outbox
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine
 from surveys.service import NewSurvey, SurveyService
@@ -229,6 +230,8 @@ async def run_demo(out_dir: Path, seed: int, console: Console) -> None:
     teams = FakeChatPlatform(Platform.TEAMS)
     platforms: dict[Platform, ChatPlatform] = {Platform.SLACK: slack, Platform.TEAMS: teams}
 
+    # Undeliverable invitations are summarised below; no need for a log line for each.
+    logging.getLogger("bot.dispatch").setLevel(logging.ERROR)
     console.rule("[bold]rcbot demo: one survey round on two services")
     for spec in (CHEMO, CRISIS):
         chat = slack if spec.platform is Platform.SLACK else teams
@@ -253,18 +256,24 @@ async def run_demo(out_dir: Path, seed: int, console: Console) -> None:
             f"{len(spec.roles)} roles; round 1 open for 14 days."
         )
 
+    outbox = Outbox(engine, clock)
+    dispatcher = Dispatcher(service, outbox, platforms, batch=20)
+    planned = plan_invitations(service, outbox)
     with Progress(console=console, transient=False) as bar:
-        for spec in (CHEMO, CRISIS):
-            total = len(service.invitations(spec.name))
-            task = bar.add_task(f"Inviting {spec.name}", total=total)
-            delivery = await deliver_invitations(
-                service, platforms, spec.name, partial(bar.advance, task)
-            )
-            if delivery.problems:
-                bar.console.print(
-                    f"  {len(delivery.problems)} could not be reached and are listed to the "
-                    f"owner (e.g. {delivery.problems[0][1]})."
-                )
+        task = bar.add_task("Sending invitations", total=planned)
+        sending = DrainReport()
+        while True:
+            step = await dispatcher.drain(max_batches=1)
+            bar.advance(task, step.handled)
+            sending.sent += step.sent
+            sending.problems.extend(step.problems)
+            if not step.handled:
+                break
+    console.print(
+        f"Sent {sending.sent} invitations; {len(sending.problems)} people could not be reached "
+        "and are listed to their survey's owner"
+        + (f" (e.g. {sending.problems[0][1]})." if sending.problems else ".")
+    )
 
     plans = _plans(service, rng)
     with Progress(console=console) as bar:

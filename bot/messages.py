@@ -6,8 +6,9 @@ Text uses a small Markdown subset both platforms can show: ``**bold**``, ``_ital
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,52 @@ class Attachment:
     content: bytes = field(repr=False)
     mime_type: str = "application/octet-stream"
     title: str = ""
+
+
+_BLOCK_TYPES: dict[str, type[Block]] = {
+    "header": Header,
+    "text": Text,
+    "fields": Fields,
+    "context": Context,
+    "divider": Divider,
+    "image": Image,
+    "actions": Actions,
+}
+_TYPE_NAMES = {cls: name for name, cls in _BLOCK_TYPES.items()}
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """A JSON-safe form of a message, so the outbox can store it until it is sent."""
+    blocks: list[dict[str, Any]] = []
+    for block in message.blocks:
+        data: dict[str, Any] = {"type": _TYPE_NAMES[type(block)]}
+        if isinstance(block, Fields):
+            data["pairs"] = [list(p) for p in block.pairs]
+        elif isinstance(block, Actions):
+            data["buttons"] = [
+                {"label": b.label, "action_id": b.action_id, "value": b.value, "style": b.style}
+                for b in block.buttons
+            ]
+        elif isinstance(block, Image):
+            data.update(source=block.source, alt=block.alt)
+        elif not isinstance(block, Divider):
+            data["text"] = block.text
+        blocks.append(data)
+    return {"text": message.text, "blocks": blocks}
+
+
+def message_from_dict(data: Mapping[str, Any]) -> Message:
+    blocks: list[Block] = []
+    for item in data.get("blocks", []):
+        kind = item["type"]
+        if kind == "fields":
+            blocks.append(Fields(tuple((str(k), str(v)) for k, v in item["pairs"])))
+        elif kind == "actions":
+            blocks.append(Actions(tuple(Button(**b) for b in item["buttons"])))
+        elif kind == "image":
+            blocks.append(Image(item["source"], item["alt"]))
+        elif kind == "divider":
+            blocks.append(Divider())
+        else:
+            blocks.append(_BLOCK_TYPES[kind](item["text"]))  # type: ignore[call-arg]
+    return Message(data["text"], tuple(blocks))

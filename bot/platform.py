@@ -63,8 +63,14 @@ class ChatPlatform(Protocol):
         """Find each person's user id on this platform by e-mail."""
         ...
 
-    async def send_direct(self, user: PlatformUserId, message: Message) -> MessageRef:
-        """Send a one-to-one message from the bot to ``user``."""
+    async def send_direct(
+        self, user: PlatformUserId, message: Message, *, key: str | None = None
+    ) -> MessageRef:
+        """Send a one-to-one message from the bot to ``user``.
+
+        ``key`` is the outbox key; platforms that can search their history store it with the
+        message so that a sender restarted after a crash can tell whether it went out.
+        """
         ...
 
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:

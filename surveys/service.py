@@ -6,7 +6,7 @@ and hold no rules of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -27,6 +27,7 @@ from surveys.model import (
     Invitation,
     InvitationId,
     Participant,
+    ParticipantId,
     Platform,
     Progress,
     Round,
@@ -356,6 +357,34 @@ class SurveyService:
             return action()
         except IntegrityError:
             return action()
+
+    def undelivered(self) -> list[InvitationView]:
+        """Invitations of open rounds that have not been handed to a platform yet."""
+        views: list[InvitationView] = []
+        with self._uow() as uow:
+            for round_ in uow.rounds.in_state(RoundState.OPEN):
+                assert round_.id is not None
+                pending = [
+                    inv
+                    for inv in uow.invitations.for_round(round_.id)
+                    if inv.delivery is DeliveryState.PENDING
+                ]
+                if not pending:
+                    continue
+                survey = uow.surveys.get_by_id(round_.survey_id)
+                assert survey.id is not None
+                people = {p.id: p for p in uow.participants.for_survey(survey.id)}
+                views.extend(
+                    InvitationView(
+                        survey, round_, inv, people[inv.participant_id], progress_of(inv, ()), {}
+                    )
+                    for inv in pending
+                )
+        return views
+
+    def participants_by_id(self, ids: Iterable[ParticipantId]) -> dict[ParticipantId, Participant]:
+        with self._uow() as uow:
+            return uow.participants.by_ids(ids)
 
     def set_reminders_opt_out(self, invitation_id: InvitationId, opt_out: bool) -> None:
         with self._uow() as uow:

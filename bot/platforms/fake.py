@@ -17,6 +17,7 @@ class Posted:
     message: Message
     attachments: tuple[Attachment, ...] = ()
     versions: int = 1
+    key: str | None = None
 
 
 @dataclass
@@ -55,12 +56,20 @@ class FakeChatPlatform:
         missing = {e: "no user with this e-mail" for e in emails if e not in self.users}
         return Resolution(found, missing)
 
-    async def send_direct(self, user: PlatformUserId, message: Message) -> MessageRef:
+    async def send_direct(
+        self, user: PlatformUserId, message: Message, *, key: str | None = None
+    ) -> MessageRef:
         if user in self.failures:
             raise self.failures[user]
         if user not in self.users.values():
             raise DeliveryError(f"unknown user {user}", permanent=True)
-        return self._post(f"D-{user}", message, ())
+        return self._post(f"D-{user}", message, (), key)
+
+    async def find_sent(self, user: PlatformUserId, key: str) -> MessageRef | None:
+        for posted in self.conversations.get(f"D-{user}", []):
+            if posted.key == key:
+                return posted.ref
+        return None
 
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
         for posted in self.conversations.get(ref.conversation, []):
@@ -81,10 +90,15 @@ class FakeChatPlatform:
         return self._post(channel, message, tuple(attachments))
 
     def _post(
-        self, conversation: str, message: Message, attachments: tuple[Attachment, ...]
+        self,
+        conversation: str,
+        message: Message,
+        attachments: tuple[Attachment, ...],
+        key: str | None = None,
     ) -> MessageRef:
         ref = MessageRef(self.kind, conversation, f"m{next(self._ids)}")
-        self.conversations.setdefault(conversation, []).append(Posted(ref, message, attachments))
+        posted = Posted(ref, message, attachments, key=key)
+        self.conversations.setdefault(conversation, []).append(posted)
         return ref
 
     def inbox(self, user: PlatformUserId) -> list[Posted]:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import Connection
 
-from surveys.persistence.db import DEFAULT_DATABASE_URL, make_engine
+from surveys.persistence.db import DEFAULT_DATABASE_URL, UTCDateTime, make_engine
 from surveys.persistence.orm import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """Write UTC datetimes as plain SQLAlchemy types so migrations never import rcbot."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run(connection: Connection) -> None:
@@ -20,6 +28,7 @@ def run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

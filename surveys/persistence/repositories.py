@@ -220,6 +220,18 @@ class ParticipantRepository:
             raise NotFound(f"there is no participant with id {participant_id}")
         return _participant(row)
 
+    def by_ids(self, ids: Iterable[ParticipantId]) -> dict[ParticipantId, Participant]:
+        wanted = sorted(set(ids))
+        found: dict[ParticipantId, Participant] = {}
+        for start in range(0, len(wanted), 500):
+            rows = self._s.scalars(
+                select(ParticipantRow)
+                .where(ParticipantRow.id.in_(wanted[start : start + 500]))
+                .options(selectinload(ParticipantRow.role))
+            )
+            found.update((ParticipantId(r.id), _participant(r)) for r in rows)
+        return found
+
     def by_email(self, survey_id: SurveyId, email: Email) -> Participant:
         row = self._s.scalar(
             select(ParticipantRow).where(

@@ -16,6 +16,7 @@ TABLES = {
     "rounds",
     "invitations",
     "answers",
+    "outbox",
     "alembic_version",
 }
 

@@ -1,0 +1,263 @@
+"""Turning planned messages into sent ones: the outbox's sender.
+
+``plan_invitations`` puts an invitation for every undelivered participant into the outbox;
+``Dispatcher.drain`` claims due messages, finds each recipient on their platform (stored id,
+else a bulk look-up by e-mail), sends, and records the outcome on the outbox row and the
+invitation. Nobody is dropped silently: not found, not reachable and uncertain messages stay
+visible to owners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from bot import content
+from bot.messages import Attachment, message_from_dict, message_to_dict
+from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
+from surveys.model import DeliveryState, Participant, ParticipantId, Platform
+from surveys.outbox import NewMessage, Outbox, OutboxItem, OutboxKind, OutboxState
+from surveys.service import SurveyService
+
+log = logging.getLogger(__name__)
+
+PARTICIPANT = "participant:"
+CHANNEL = "channel:"
+
+
+@runtime_checkable
+class ChecksHistory(Protocol):
+    """A platform that can tell whether a message with an outbox key was already sent."""
+
+    async def find_sent(self, user: PlatformUserId, key: str) -> MessageRef | None: ...
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(recipient, reason) for every message that will not be delivered."""
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+def plan_invitations(service: SurveyService, outbox: Outbox) -> int:
+    """Queue one invitation per undelivered participant of every open round (idempotent)."""
+    return outbox.enqueue(
+        NewMessage(
+            key=f"invitation:{view.invitation.id}",
+            kind=OutboxKind.INVITATION,
+            survey_id=view.round.survey_id,
+            platform=view.participant.platform,
+            recipient=f"{PARTICIPANT}{view.participant.id}",
+            round_id=view.round.id,
+            invitation_id=view.invitation.id,
+            payload={"message": message_to_dict(content.invitation(view))},
+        )
+        for view in service.undelivered()
+    )
+
+
+def platform_user(person: Participant) -> str | None:
+    if person.platform is Platform.SLACK:
+        return person.slack_user_id
+    return person.teams_user_id
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        service: SurveyService,
+        outbox: Outbox,
+        platforms: Mapping[Platform, ChatPlatform],
+        *,
+        batch: int = 200,
+        concurrency: int = 8,
+    ) -> None:
+        self.service = service
+        self.outbox = outbox
+        self.platforms = dict(platforms)
+        self.batch = batch
+        self.concurrency = concurrency
+
+    async def drain(self, max_batches: int | None = None) -> DrainReport:
+        """Send everything that is due now, batch by batch."""
+        report = DrainReport()
+        await self._recover(report)
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            items = [
+                item
+                for platform in self.platforms
+                for item in self.outbox.claim(self.batch, platform)
+            ]
+            if not items:
+                break
+            batches += 1
+            await self._send_batch(items, report)
+        return report
+
+    async def _send_batch(self, items: list[OutboxItem], report: DrainReport) -> None:
+        people = self.service.participants_by_id(
+            ParticipantId(int(i.recipient.removeprefix(PARTICIPANT)))
+            for i in items
+            if i.recipient.startswith(PARTICIPANT)
+        )
+        users = await self._resolve(list(people.values()))
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item: OutboxItem) -> None:
+            async with gate:
+                await self._send(item, people, users, report)
+
+        await asyncio.gather(*(one(item) for item in items))
+
+    async def _resolve(self, people: Sequence[Participant]) -> dict[ParticipantId, str]:
+        """Platform user ids: stored ones, else one bulk look-up by e-mail per platform."""
+        users: dict[ParticipantId, str] = {}
+        lookup: dict[Platform, list[Participant]] = defaultdict(list)
+        for person in people:
+            assert person.id is not None
+            known = platform_user(person)
+            if known:
+                users[person.id] = known
+            elif person.platform in self.platforms:
+                lookup[person.platform].append(person)
+        for platform, group in lookup.items():
+            resolution = await self.platforms[platform].resolve_users([p.email for p in group])
+            for person in group:
+                assert person.id is not None
+                found = resolution.found.get(person.email)
+                if found is None:
+                    continue
+                users[person.id] = found
+                if platform is Platform.SLACK:
+                    self.service.set_platform_ids(person, slack_user_id=found)
+                else:
+                    self.service.set_platform_ids(person, teams_user_id=found)
+        return users
+
+    async def _send(
+        self,
+        item: OutboxItem,
+        people: Mapping[ParticipantId, Participant],
+        users: Mapping[ParticipantId, str],
+        report: DrainReport,
+    ) -> None:
+        chat = self.platforms[item.platform]
+        message = message_from_dict(item.payload["message"])
+        try:
+            if item.recipient.startswith(CHANNEL):
+                channel = ChannelId(item.recipient.removeprefix(CHANNEL))
+                files = [_attachment(f) for f in item.payload.get("files", [])]
+                ref = await chat.post_to_channel(channel, message, files)
+            else:
+                pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
+                user = users.get(pid)
+                if user is None:
+                    self._undeliverable(
+                        item,
+                        people[pid].email,
+                        f"not found on {item.platform.value} by e-mail",
+                        DeliveryState.UNRESOLVED,
+                        report,
+                    )
+                    return
+                ref = await chat.send_direct(PlatformUserId(user), message, key=item.key)
+        except DeliveryError as exc:
+            self._failed(item, people, exc, report)
+            return
+        self.outbox.mark_sent(item.id, ref.encode())
+        report.sent += 1
+        if item.kind is OutboxKind.INVITATION and item.invitation_id is not None:
+            self.service.record_delivery(
+                item.invitation_id, DeliveryState.SENT, message_ref=ref.encode()
+            )
+
+    def _failed(
+        self,
+        item: OutboxItem,
+        people: Mapping[ParticipantId, Participant],
+        exc: DeliveryError,
+        report: DrainReport,
+    ) -> None:
+        if exc.retry_after is not None and not exc.permanent:
+            # Rate limited: not the message's fault, so it does not use up an attempt.
+            self.outbox.release(item, timedelta(seconds=exc.retry_after))
+            report.retrying += 1
+            return
+        state = self.outbox.mark_failed(item, exc.reason, permanent=exc.permanent)
+        if state is OutboxState.PENDING:
+            report.retrying += 1
+            return
+        who = item.recipient
+        if item.recipient.startswith(PARTICIPANT):
+            who = people[ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))].email
+        self._undeliverable(item, who, exc.reason, DeliveryState.FAILED, report, marked=True)
+
+    def _undeliverable(
+        self,
+        item: OutboxItem,
+        who: str,
+        reason: str,
+        state: DeliveryState,
+        report: DrainReport,
+        *,
+        marked: bool = False,
+    ) -> None:
+        if not marked:
+            self.outbox.mark_failed(item, reason, permanent=True)
+        if item.kind is OutboxKind.INVITATION and item.invitation_id is not None:
+            self.service.record_delivery(item.invitation_id, state, error=reason)
+        report.failed += 1
+        report.problems.append((who, reason))
+        log.warning("message %s not delivered: %s", item.key, reason)
+
+    async def _recover(self, report: DrainReport) -> None:
+        """Settle messages a crashed sender left mid-send, without sending any twice.
+
+        A message is resent only when it surely did not go out: its recipient had no platform
+        id yet (ids are stored before any send), or the platform's history lacks its key.
+        """
+        for item in self.outbox.expired_leases():
+            chat = self.platforms.get(item.platform)
+            ref: MessageRef | None = None
+            unsent = False
+            if item.recipient.startswith(PARTICIPANT) and chat is not None:
+                pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
+                user = platform_user(self.service.participants_by_id([pid])[pid])
+                if user is None:
+                    unsent = True
+                elif isinstance(chat, ChecksHistory):
+                    ref = await chat.find_sent(PlatformUserId(user), item.key)
+                    unsent = ref is None
+            sent_ref = None if ref is None else ref.encode()
+            self.outbox.resolve_expired(item, sent_ref=sent_ref, unsent=unsent)
+            if sent_ref is not None and item.kind is OutboxKind.INVITATION and item.invitation_id:
+                self.service.record_delivery(
+                    item.invitation_id, DeliveryState.SENT, message_ref=sent_ref
+                )
+            elif sent_ref is None and not unsent:
+                report.uncertain += 1
+                report.problems.append((item.recipient, "the sender stopped mid-send"))
+
+
+def _attachment(spec: Mapping[str, str]) -> Attachment:
+    path = Path(spec["path"])
+    return Attachment(
+        filename=spec.get("name", path.name),
+        content=path.read_bytes(),
+        mime_type=spec.get("mime_type", "application/octet-stream"),
+        title=spec.get("title", ""),
+    )
