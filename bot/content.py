@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.messages import Actions, Button, Context, Fields, Header, Message, Text
+from bot.messages import Actions, Block, Button, Context, Fields, Header, Message, Text
 from surveys.model import RoundStatus
 from surveys.service import InvitationView
 
@@ -52,6 +52,66 @@ def invitation(view: InvitationView) -> Message:
             *((Context(survey.instrument.notice),) if survey.instrument.notice else ()),
         ),
     )
+
+
+def reminder(view: InvitationView, status: RoundStatus, now: datetime) -> Message:
+    """A reminder that gives a reason to answer: progress, time left, and whether the
+    participant's own role has enough answers yet for its results to be shown."""
+    survey, inv = view.survey, view.invitation
+    left = view.round.time_left(now)
+    days = left.days
+    when = f"{days} day{'s' * (days != 1)}" if days >= 1 else "less than a day"
+    closes = local_date(view.round.closes_at, view.participant.effective_timezone(survey))
+    if view.progress.answered:
+        lead = (
+            f"You have answered {len(view.progress.answered)} of {view.progress.total} roles; "
+            "you can finish where you left off."
+        )
+        button = Button("Continue", "rc_start", str(inv.id), "primary")
+    else:
+        lead = f"It takes about {max(2, view.progress.total + 1)} minutes."
+        button = Button("Start", "rc_start", str(inv.id), "primary")
+    role = next((r for r in status.by_role if r.role == inv.role), None)
+    answered = role.completed if role else 0
+    minimum = survey.min_group_size
+    if answered < minimum:
+        why = (
+            f"Results for **{inv.role}** appear only with {minimum} or more answers; "
+            f"{answered} so far."
+        )
+    else:
+        why = f"{answered} {inv.role} have answered so far; every answer makes the picture truer."
+    return Message(
+        text=f"Reminder: {survey.name} closes in {when}.",
+        blocks=(
+            Text(f"**Reminder: {survey.name}** closes in {when} ({closes}). {lead}"),
+            Text(why),
+            Actions((button, Button("Don't remind me", "rc_stop_reminders", str(inv.id)))),
+            Context("Your answers are confidential: nobody sees individual answers."),
+        ),
+    )
+
+
+def digest(status: RoundStatus, undelivered: list[tuple[str, str]], now: datetime) -> Message:
+    """The owner's daily digest: counts only, never who answered what."""
+    r = status.round
+    days = r.time_left(now).days
+    lines = status_lines(status)
+    blocks: list[Block] = [
+        Header(f"{status.survey}: round {r.number}, {days} day{'s' * (days != 1)} left"),
+        Fields(tuple(lines)),
+    ]
+    if undelivered:
+        shown = "\n".join(f"• {who}: {why}" for who, why in undelivered[:10])
+        more = f"\n…and {len(undelivered) - 10} more" if len(undelivered) > 10 else ""
+        blocks.append(Text(f"**Not reached ({len(undelivered)}):**\n{shown}{more}"))
+    blocks.append(
+        Context(
+            f"{status.started - status.completed} people have started but not finished. "
+            "Reminders go only to those who have not answered, in their working hours."
+        )
+    )
+    return Message(f"{status.survey}: {status.rate:.0%} answered so far", tuple(blocks))
 
 
 def answered(view: InvitationView) -> Message:

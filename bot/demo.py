@@ -23,10 +23,10 @@ from bot.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.platform import ChannelId, ChatPlatform, MessageRef
 from bot.platforms.fake import FakeChatPlatform
 from surveys.clock import FixedClock
+from surveys.delivery import Outbox
 from surveys.dimensions import DIMENSIONS
 from surveys.importing import RawTable
 from surveys.model import AnswerPage, Email, InvitationId, Platform
-from surveys.outbox import Outbox
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine
 from surveys.service import NewSurvey, SurveyService

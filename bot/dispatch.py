@@ -19,16 +19,27 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bot import content
-from bot.messages import Attachment, message_from_dict, message_to_dict
+from bot.messages import Attachment, Message, message_from_dict, message_to_dict
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
-from surveys.model import DeliveryState, Participant, ParticipantId, Platform
-from surveys.outbox import NewMessage, Outbox, OutboxItem, OutboxKind, OutboxState
+from surveys.delivery import Outbox
+from surveys.model import (
+    DeliveryState,
+    Email,
+    Participant,
+    ParticipantId,
+    Platform,
+    RoundId,
+    RoundState,
+    RoundStatus,
+)
+from surveys.outbox import NewMessage, OutboxItem, OutboxKind, OutboxState
 from surveys.service import SurveyService
 
 log = logging.getLogger(__name__)
 
 PARTICIPANT = "participant:"
 CHANNEL = "channel:"
+EMAIL = "email:"
 
 
 @runtime_checkable
@@ -90,6 +101,7 @@ class Dispatcher:
         self.platforms = dict(platforms)
         self.batch = batch
         self.concurrency = concurrency
+        self._statuses: dict[RoundId, RoundStatus] = {}
 
     async def drain(self, max_batches: int | None = None) -> DrainReport:
         """Send everything that is due now, batch by batch."""
@@ -115,6 +127,7 @@ class Dispatcher:
             if i.recipient.startswith(PARTICIPANT)
         )
         users = await self._resolve(list(people.values()))
+        self._statuses.clear()  # response rates quoted in reminders: fresh once per batch
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(item: OutboxItem) -> None:
@@ -156,12 +169,22 @@ class Dispatcher:
         report: DrainReport,
     ) -> None:
         chat = self.platforms[item.platform]
-        message = message_from_dict(item.payload["message"])
+        message = self._compose(item)
+        if message is None:
+            return
         try:
             if item.recipient.startswith(CHANNEL):
                 channel = ChannelId(item.recipient.removeprefix(CHANNEL))
                 files = [_attachment(f) for f in item.payload.get("files", [])]
                 ref = await chat.post_to_channel(channel, message, files)
+            elif item.recipient.startswith(EMAIL):
+                email = Email(item.recipient.removeprefix(EMAIL))
+                found = (await chat.resolve_users([email])).found.get(email)
+                if found is None:
+                    reason = f"not found on {item.platform.value} by e-mail"
+                    self._undeliverable(item, email, reason, DeliveryState.FAILED, report)
+                    return
+                ref = await chat.send_direct(found, message, key=item.key)
             else:
                 pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
                 user = users.get(pid)
@@ -184,6 +207,32 @@ class Dispatcher:
             self.service.record_delivery(
                 item.invitation_id, DeliveryState.SENT, message_ref=ref.encode()
             )
+
+    def _compose(self, item: OutboxItem) -> Message | None:
+        """The message to send: stored when planned, or composed now from fresh figures
+        (reminders quote the current response rate). None: no longer wanted."""
+        if "message" in item.payload:
+            return message_from_dict(item.payload["message"])
+        assert item.round_id is not None
+        status = self._statuses.get(item.round_id)
+        if status is None:
+            status = self._statuses[item.round_id] = self.service.status_of(item.round_id)
+        now = self.service.clock.now()
+        if item.payload.get("template") == "digest":
+            if status.round.state is not RoundState.OPEN:
+                self.outbox.cancel(item.id, "the round closed before the digest went")
+                return None
+            problems = self.outbox.undeliverable(item.round_id)
+            return content.digest(status, problems, now)
+        assert item.invitation_id is not None
+        view = self.service.view(item.invitation_id)
+        if view.invitation.completed or view.invitation.reminders_opt_out:
+            self.outbox.cancel(item.id, "answered or opted out before the reminder went")
+            return None
+        if not view.round.accepts_answers(now):
+            self.outbox.cancel(item.id, "the round closed before the reminder went")
+            return None
+        return content.reminder(view, status, now)
 
     def _failed(
         self,

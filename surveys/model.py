@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from surveys.errors import Conflict, InvalidInput
 from surveys.instrument import Instrument
+from surveys.policy import ReminderPolicy
 
 SurveyId = NewType("SurveyId", int)
 ParticipantId = NewType("ParticipantId", int)
@@ -148,6 +149,7 @@ class Survey:
     leadership_channels: tuple[ChannelRef, ...] = ()
     min_group_size: int = DEFAULT_MIN_GROUP
     timezone: str = DEFAULT_TIMEZONE
+    reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
     id: SurveyId | None = None
     created_at: datetime | None = None
 

@@ -6,10 +6,11 @@ and hold no rules of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +32,7 @@ from surveys.model import (
     Platform,
     Progress,
     Round,
+    RoundId,
     RoundState,
     RoundStatus,
     Survey,
@@ -40,8 +42,11 @@ from surveys.model import (
     progress_of,
     summarise_responses,
 )
+from surveys.outbox import NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
 from surveys.persistence.uow import UnitOfWork
+from surveys.policy import ReminderPolicy
+from surveys.reminders import nudge_allowed, reminder_due
 
 T = TypeVar("T")
 
@@ -257,6 +262,12 @@ class SurveyService:
             assert round_.id is not None
             return summarise_responses(survey, round_, uow.invitations.for_round(round_.id))
 
+    def status_of(self, round_id: RoundId) -> RoundStatus:
+        with self._uow() as uow:
+            round_ = uow.rounds.get(round_id)
+            survey = uow.surveys.get_by_id(round_.survey_id)
+            return summarise_responses(survey, round_, uow.invitations.for_round(round_id))
+
     def close_round(self, survey_name: str) -> Round:
         with self._uow() as uow:
             survey = uow.surveys.get(survey_name)
@@ -385,6 +396,132 @@ class SurveyService:
     def participants_by_id(self, ids: Iterable[ParticipantId]) -> dict[ParticipantId, Participant]:
         with self._uow() as uow:
             return uow.participants.by_ids(ids)
+
+    # --- reminders ---------------------------------------------------------------------
+
+    def set_reminder_policy(self, survey_name: str, policy: ReminderPolicy) -> Survey:
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            return uow.surveys.save(replace(survey, reminders=policy))
+
+    def plan_reminders(self) -> int:
+        """Queue the reminders due now under each survey's policy; return how many.
+
+        The invitation's reminder count and the outbox row are written in one transaction,
+        so a crash can neither lose a reminder nor send one twice.
+        """
+        now = self._now()
+        planned = 0
+        with self._uow() as uow:
+            for round_, survey, invitations, people in self._open_rounds(uow):
+                messages = []
+                for inv in invitations:
+                    person = people[inv.participant_id]
+                    zone = person.effective_timezone(survey)
+                    if not reminder_due(survey.reminders, inv, round_, zone, now):
+                        continue
+                    inv.reminders_sent += 1
+                    inv.last_reminded_at = now
+                    uow.invitations.save(inv)
+                    messages.append(
+                        self._reminder(
+                            f"reminder:{inv.id}:{inv.reminders_sent}",
+                            OutboxKind.REMINDER,
+                            round_,
+                            inv,
+                            person,
+                            now,
+                        )
+                    )
+                planned += uow.outbox.add(messages, now)
+        return planned
+
+    def nudge(self, survey_name: str) -> int:
+        """An owner's nudge: remind every non-responder not reminded in the last day.
+
+        Each nudge arrives inside the participant's working hours; return how many.
+        """
+        now = self._now()
+        with self._uow() as uow:
+            survey = uow.surveys.get(survey_name)
+            round_ = self._round(uow, survey, None)
+            if not round_.accepts_answers(now):
+                raise Conflict(f"round {round_.number} of '{survey.name}' is not open")
+            assert survey.id is not None
+            assert round_.id is not None
+            people = {p.id: p for p in uow.participants.for_survey(survey.id)}
+            messages = []
+            for inv in uow.invitations.for_round(round_.id):
+                if not nudge_allowed(survey.reminders, inv, round_, now):
+                    continue
+                person = people[inv.participant_id]
+                inv.last_reminded_at = now
+                uow.invitations.save(inv)
+                zone = person.effective_timezone(survey)
+                at = survey.reminders.next_working_moment(now, zone)
+                key = f"nudge:{inv.id}:{now:%Y%m%dT%H%M%S}"
+                messages.append(self._reminder(key, OutboxKind.NUDGE, round_, inv, person, at))
+            return uow.outbox.add(messages, now)
+
+    def plan_digests(self) -> int:
+        """Queue each owner's daily digest of every open round, once per local working day."""
+        now = self._now()
+        messages: list[NewMessage] = []
+        with self._uow() as uow:
+            for round_, survey, _, _ in self._open_rounds(uow):
+                policy = survey.reminders
+                if not policy.in_working_hours(now, survey.timezone):
+                    continue
+                day = now.astimezone(ZoneInfo(survey.timezone)).date().isoformat()
+                platform = (
+                    survey.leadership_channels[0].platform
+                    if survey.leadership_channels
+                    else Platform.SLACK
+                )
+                messages.extend(
+                    NewMessage(
+                        key=f"digest:{round_.id}:{day}:{owner}",
+                        kind=OutboxKind.DIGEST,
+                        survey_id=round_.survey_id,
+                        platform=platform,
+                        recipient=f"email:{owner}",
+                        round_id=round_.id,
+                        payload={"template": "digest"},
+                    )
+                    for owner in survey.owners
+                )
+            return uow.outbox.add(messages, now)
+
+    def _reminder(
+        self,
+        key: str,
+        kind: OutboxKind,
+        round_: Round,
+        invitation: Invitation,
+        person: Participant,
+        not_before: datetime,
+    ) -> NewMessage:
+        return NewMessage(
+            key=key,
+            kind=kind,
+            survey_id=round_.survey_id,
+            platform=person.platform,
+            recipient=f"participant:{person.id}",
+            round_id=round_.id,
+            invitation_id=invitation.id,
+            payload={"template": "reminder"},
+            not_before=not_before,
+        )
+
+    def _open_rounds(
+        self, uow: UnitOfWork
+    ) -> Iterator[tuple[Round, Survey, list[Invitation], dict[ParticipantId | None, Participant]]]:
+        for round_ in uow.rounds.in_state(RoundState.OPEN):
+            assert round_.id is not None
+            survey = uow.surveys.get_by_id(round_.survey_id)
+            assert survey.id is not None
+            people = {p.id: p for p in uow.participants.for_survey(survey.id)}
+            yield round_, survey, uow.invitations.for_round(round_.id), people
 
     def set_reminders_opt_out(self, invitation_id: InvitationId, opt_out: bool) -> None:
         with self._uow() as uow:

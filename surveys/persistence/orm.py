@@ -9,12 +9,17 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -48,6 +53,8 @@ class SurveyRow(Base):
     min_group_size: Mapped[int] = mapped_column(Integer)
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    reminder_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """NULL means rcbot's default reminder policy."""
 
     roles: Mapped[list[RoleRow]] = relationship(
         back_populates="survey", order_by="RoleRow.position", cascade="all, delete-orphan"
@@ -198,3 +205,23 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_outbox_due", "state", "not_before"),)
+
+
+class RuntimeStateRow(Base):
+    """Small facts several rcbot processes must agree on (e.g. the simulated clock's anchor)."""
+
+    __tablename__ = "runtime_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+scheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
+"""APScheduler's job store table, declared here so that Alembic creates it like any other."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -29,16 +30,19 @@ from surveys.model import (
     Survey,
     SurveyId,
 )
+from surveys.outbox import NewMessage, OutboxState
 from surveys.persistence.orm import (
     AnswerRow,
     ChannelRow,
     InvitationRow,
+    OutboxRow,
     OwnerRow,
     ParticipantRow,
     RoleRow,
     RoundRow,
     SurveyRow,
 )
+from surveys.policy import ReminderPolicy
 
 
 class SurveyRepository:
@@ -52,6 +56,7 @@ class SurveyRepository:
             min_group_size=survey.min_group_size,
             timezone=survey.timezone,
             created_at=now,
+            reminder_policy=_policy(survey.reminders),
         )
         self._s.add(row)
         self._write_children(row, survey)
@@ -63,6 +68,7 @@ class SurveyRepository:
         row.instrument = survey.instrument.to_dict()
         row.min_group_size = survey.min_group_size
         row.timezone = survey.timezone
+        row.reminder_policy = _policy(survey.reminders)
         self._write_children(row, survey)
         self._s.flush()
         return _survey(row)
@@ -142,8 +148,13 @@ def _survey(row: SurveyRow) -> Survey:
         ),
         min_group_size=row.min_group_size,
         timezone=row.timezone,
+        reminders=ReminderPolicy.from_dict(row.reminder_policy),
         created_at=row.created_at,
     )
+
+
+def _policy(policy: ReminderPolicy) -> dict[str, Any] | None:
+    return None if policy == ReminderPolicy() else policy.to_dict()
 
 
 @dataclass(frozen=True)
@@ -503,3 +514,40 @@ class AnswerRepository:
 
     def delete_for_invitation(self, invitation_id: InvitationId) -> None:
         self._s.execute(delete(AnswerRow).where(AnswerRow.invitation_id == invitation_id))
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, messages: Iterable[NewMessage], now: datetime) -> int:
+        """Store the messages whose key is new in this transaction; return how many."""
+        wanted = {m.key: m for m in messages}
+        keys = list(wanted)
+        existing: set[str] = set()
+        for start in range(0, len(keys), 500):
+            existing.update(
+                self._s.scalars(
+                    select(OutboxRow.key).where(OutboxRow.key.in_(keys[start : start + 500]))
+                )
+            )
+        fresh = [m for k, m in wanted.items() if k not in existing]
+        self._s.add_all(
+            OutboxRow(
+                key=m.key,
+                kind=m.kind.value,
+                survey_id=m.survey_id,
+                round_id=m.round_id,
+                invitation_id=m.invitation_id,
+                platform=m.platform.value,
+                recipient=m.recipient,
+                payload=dict(m.payload),
+                state=OutboxState.PENDING.value,
+                attempts=0,
+                not_before=m.not_before or now,
+                created_at=now,
+            )
+            for m in fresh
+        )
+        self._s.flush()
+        return len(fresh)

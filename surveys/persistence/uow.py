@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from surveys.persistence.repositories import (
     AnswerRepository,
     InvitationRepository,
+    OutboxRepository,
     ParticipantRepository,
     RoundRepository,
     SurveyRepository,
@@ -25,6 +26,7 @@ class UnitOfWork:
     rounds: RoundRepository
     invitations: InvitationRepository
     answers: AnswerRepository
+    outbox: OutboxRepository
 
     def __init__(self, engine: Engine) -> None:
         self._factory = sessionmaker(engine, expire_on_commit=False)
@@ -46,6 +48,7 @@ class UnitOfWork:
         self.rounds = RoundRepository(session)
         self.invitations = InvitationRepository(session)
         self.answers = AnswerRepository(session)
+        self.outbox = OutboxRepository(session)
         return self
 
     def __exit__(

@@ -15,9 +15,10 @@ from bot.messages import Message, message_from_dict, message_to_dict
 from bot.platform import ChatPlatform, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.fake import FakeChatPlatform
 from surveys.clock import FixedClock
+from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text
 from surveys.model import DeliveryState, Email, Platform
-from surveys.outbox import LEASE, NewMessage, Outbox, OutboxKind, OutboxState, backoff
+from surveys.outbox import LEASE, NewMessage, OutboxKind, OutboxState, backoff
 from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
 

@@ -1,0 +1,226 @@
+"""Sending from the outbox: claim due messages, record what happened. See :mod:`surveys.outbox`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from surveys.clock import Clock, ensure_utc
+from surveys.model import InvitationId, Platform, RoundId, SurveyId
+from surveys.outbox import (
+    LEASE,
+    MAX_ATTEMPTS,
+    NewMessage,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+    backoff,
+)
+from surveys.persistence.orm import InvitationRow, OutboxRow, ParticipantRow
+from surveys.persistence.uow import UnitOfWork
+
+
+def _item(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        key=row.key,
+        kind=OutboxKind(row.kind),
+        survey_id=SurveyId(row.survey_id),
+        platform=Platform(row.platform),
+        recipient=row.recipient,
+        round_id=None if row.round_id is None else RoundId(row.round_id),
+        invitation_id=None if row.invitation_id is None else InvitationId(row.invitation_id),
+        payload=row.payload,
+        state=OutboxState(row.state),
+        attempts=row.attempts,
+        not_before=row.not_before,
+        sent_at=row.sent_at,
+        message_ref=row.message_ref,
+        last_error=row.last_error,
+    )
+
+
+class Outbox:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return ensure_utc(self.clock.now())
+
+    def enqueue(self, messages: Iterable[NewMessage]) -> int:
+        """Store messages whose key is new; return how many were new."""
+        batch = list(messages)
+        try:
+            with UnitOfWork(self.engine) as uow:
+                return uow.outbox.add(batch, self._now())
+        except IntegrityError:
+            # Another process stored some of the same keys meanwhile; those are skipped now.
+            with UnitOfWork(self.engine) as uow:
+                return uow.outbox.add(batch, self._now())
+
+    def claim(self, limit: int = 100, platform: Platform | None = None) -> list[OutboxItem]:
+        """Lease up to ``limit`` due messages to this sender, oldest first."""
+        now = self._now()
+        with UnitOfWork(self.engine) as uow:
+            s = uow.session
+            query = (
+                select(OutboxRow)
+                .where(
+                    OutboxRow.state == OutboxState.PENDING.value,
+                    OutboxRow.not_before <= now,
+                )
+                .order_by(OutboxRow.not_before, OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            if platform is not None:
+                query = query.where(OutboxRow.platform == platform.value)
+            rows = list(s.scalars(query))
+            for row in rows:
+                row.state = OutboxState.SENDING.value
+                row.lease_until = now + LEASE
+                row.attempts += 1
+            s.flush()
+            return [_item(r) for r in rows]
+
+    def mark_sent(self, item_id: int, message_ref: str | None) -> None:
+        now = self._now()
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(
+                    state=OutboxState.SENT.value,
+                    sent_at=now,
+                    message_ref=message_ref,
+                    lease_until=None,
+                    last_error=None,
+                )
+            )
+
+    def cancel(self, item_id: int, reason: str) -> None:
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item_id)
+                .values(state=OutboxState.CANCELLED.value, lease_until=None, last_error=reason)
+            )
+
+    def mark_failed(
+        self,
+        item: OutboxItem,
+        error: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+    ) -> OutboxState:
+        """Record a failed send; retry later unless permanent or out of attempts."""
+        now = self._now()
+        give_up = permanent or item.attempts >= MAX_ATTEMPTS
+        delay = backoff(item.attempts)
+        if retry_after is not None:
+            delay = max(delay, timedelta(seconds=retry_after))
+        state = OutboxState.FAILED if give_up else OutboxState.PENDING
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item.id)
+                .values(
+                    state=state.value,
+                    last_error=error[:500],
+                    lease_until=None,
+                    not_before=now if give_up else now + delay,
+                )
+            )
+        return state
+
+    def release(self, item: OutboxItem, delay: timedelta) -> None:
+        """Put a claimed message back without counting an attempt (e.g. rate limited)."""
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item.id)
+                .values(
+                    state=OutboxState.PENDING.value,
+                    lease_until=None,
+                    attempts=max(item.attempts - 1, 0),
+                    not_before=self._now() + delay,
+                )
+            )
+
+    def expired_leases(self) -> list[OutboxItem]:
+        """Messages whose sender vanished mid-send (a crash): they may have gone out."""
+        now = self._now()
+        with UnitOfWork(self.engine) as uow:
+            rows = uow.session.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.state == OutboxState.SENDING.value,
+                    OutboxRow.lease_until < now,
+                )
+            )
+            return [_item(r) for r in rows]
+
+    def resolve_expired(self, item: OutboxItem, *, sent_ref: str | None, unsent: bool) -> None:
+        """After a crash: mark sent if the platform found it, retry if it surely did not
+        go out, else mark uncertain."""
+        if sent_ref is not None:
+            self.mark_sent(item.id, sent_ref)
+            return
+        state = OutboxState.PENDING if unsent else OutboxState.UNCERTAIN
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item.id, OutboxRow.state == OutboxState.SENDING.value)
+                .values(
+                    state=state.value,
+                    lease_until=None,
+                    last_error=None if unsent else "the sender stopped mid-send",
+                )
+            )
+
+    def items(
+        self,
+        *,
+        round_id: RoundId | None = None,
+        kinds: Sequence[OutboxKind] = (),
+        states: Sequence[OutboxState] = (),
+    ) -> list[OutboxItem]:
+        with UnitOfWork(self.engine) as uow:
+            query = select(OutboxRow).order_by(OutboxRow.id)
+            if round_id is not None:
+                query = query.where(OutboxRow.round_id == round_id)
+            if kinds:
+                query = query.where(OutboxRow.kind.in_([k.value for k in kinds]))
+            if states:
+                query = query.where(OutboxRow.state.in_([s.value for s in states]))
+            return [_item(r) for r in uow.session.scalars(query)]
+
+    def undeliverable(self, round_id: RoundId) -> list[tuple[str, str]]:
+        """(recipient, reason) of the round's invitations that could not be delivered."""
+        with UnitOfWork(self.engine) as uow:
+            rows = uow.session.execute(
+                select(ParticipantRow.email, OutboxRow.last_error, OutboxRow.state)
+                .join(InvitationRow, InvitationRow.id == OutboxRow.invitation_id)
+                .join(ParticipantRow, ParticipantRow.id == InvitationRow.participant_id)
+                .where(
+                    OutboxRow.round_id == round_id,
+                    OutboxRow.kind == OutboxKind.INVITATION.value,
+                    OutboxRow.state.in_([OutboxState.FAILED.value, OutboxState.UNCERTAIN.value]),
+                )
+                .order_by(ParticipantRow.email)
+            )
+            return [(email, error or state) for email, error, state in rows]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending message becomes due, for the scheduler."""
+        with UnitOfWork(self.engine) as uow:
+            return uow.session.scalar(
+                select(OutboxRow.not_before)
+                .where(OutboxRow.state == OutboxState.PENDING.value)
+                .order_by(OutboxRow.not_before)
+                .limit(1)
+            )
