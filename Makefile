@@ -20,7 +20,7 @@ demo: venv
 	$(BIN)/rcbot demo
 
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # Only the SQLite half, for a machine without PostgreSQL.
 test-sqlite: venv

@@ -1,30 +1,60 @@
-"""The composition root: settings in, engine, clock and services out."""
+"""The composition root: settings in; engine, clock, services, platforms and the lifecycle out."""
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import cached_property
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.dispatch import Dispatcher
+from bot.leader import leader_lock
+from bot.lifecycle import Lifecycle, OnClosed
+from bot.platform import ChatPlatform
+from bot.scheduler import SchedulerHost
 from bot.settings import Settings
-from surveys.clock import Clock
+from surveys.clock import Clock, SimulatedClock, SystemClock
+from surveys.delivery import Outbox
+from surveys.model import Platform
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine, safe_url
+from surveys.persistence.orm import RuntimeStateRow
+from surveys.persistence.uow import UnitOfWork
 from surveys.service import SurveyService
+
+ANCHOR_KEY = "clock_anchor"
 
 
 class Runtime:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        platforms: Mapping[Platform, ChatPlatform] | None = None,
+    ) -> None:
         self.settings = settings
         self._clock = clock
-
-    @cached_property
-    def clock(self) -> Clock:
-        return self._clock or self.settings.clock()
+        self._platforms = dict(platforms) if platforms is not None else None
 
     @cached_property
     def engine(self) -> Engine:
         return make_engine(self.settings.database_url)
+
+    @cached_property
+    def clock(self) -> Clock:
+        if self._clock is not None:
+            return self._clock
+        start = self.settings.clock_start
+        if start is None:
+            return SystemClock()
+        anchor = self.settings.clock_anchor
+        if anchor is None:
+            anchor = shared_anchor(self.engine, start, self.settings.time_scale)
+        return SimulatedClock(start, self.settings.time_scale, anchor)
 
     @property
     def safe_database_url(self) -> str:
@@ -35,6 +65,56 @@ class Runtime:
         migrate.require_current(self.engine)
         return SurveyService(self.engine, self.clock)
 
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.engine, self.clock)
+
+    @property
+    def platforms(self) -> dict[Platform, ChatPlatform]:
+        return dict(self._platforms or {})
+
+    def lifecycle(self, on_closed: OnClosed | None = None) -> Lifecycle:
+        service = self.service()
+        dispatcher = Dispatcher(service, self.outbox, self.platforms)
+        return Lifecycle(service, self.outbox, dispatcher, on_closed)
+
+    def scheduler(self, lifecycle: Lifecycle) -> SchedulerHost:
+        return SchedulerHost(
+            self.engine,
+            lifecycle,
+            leader_lock(self.engine),
+            tick_seconds=self.settings.tick_seconds,
+        )
+
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def shared_anchor(engine: Engine, start: datetime, scale: float) -> float:
+    """The real time at which the simulated clock read ``start``: the first process to ask
+    stores it, later ones read it, so every process shares one simulated clock."""
+    now = time.time()
+    wanted = {"start": start.astimezone(UTC).isoformat(), "scale": scale}
+    try:
+        with UnitOfWork(engine) as uow:
+            row = uow.session.scalar(
+                select(RuntimeStateRow).where(RuntimeStateRow.key == ANCHOR_KEY)
+            )
+            if row is not None:
+                stored = json.loads(row.value)
+                if {k: stored.get(k) for k in wanted} == wanted:
+                    return float(stored["anchor"])
+                row.value = json.dumps({**wanted, "anchor": now})
+                row.updated_at = datetime.now(UTC)
+            else:
+                uow.session.add(
+                    RuntimeStateRow(
+                        key=ANCHOR_KEY,
+                        value=json.dumps({**wanted, "anchor": now}),
+                        updated_at=datetime.now(UTC),
+                    )
+                )
+    except SQLAlchemyError:
+        return now  # no schema yet: this process's own start is the anchor
+    return now

@@ -7,7 +7,6 @@ from datetime import datetime
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from surveys.clock import Clock, SimulatedClock, SystemClock
 from surveys.persistence.db import DEFAULT_DATABASE_URL
 
 
@@ -40,6 +39,14 @@ class Settings(BaseSettings):
     time_scale: float = Field(1.0, gt=0, validation_alias=_env("RCBOT_TIME_SCALE"))
     clock_anchor: float | None = Field(None, validation_alias=_env("RCBOT_CLOCK_ANCHOR"))
     log_level: str = Field("INFO", validation_alias=_env("RCBOT_LOG_LEVEL"))
+    tick: float | None = Field(None, gt=0, validation_alias=_env("RCBOT_TICK_SECONDS"))
+    """How often (real seconds) the scheduler looks for due work."""
+
+    @property
+    def tick_seconds(self) -> float:
+        if self.tick is not None:
+            return self.tick
+        return 2.0 if self.clock_start is not None else 30.0
 
     @field_validator("clock_start")
     @classmethod
@@ -52,11 +59,3 @@ class Settings(BaseSettings):
     @classmethod
     def _slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
-
-    def clock(self) -> Clock:
-        """The real clock, or the shared simulated one when RCBOT_CLOCK_START is set."""
-        if self.clock_start is None:
-            return SystemClock()
-        if self.clock_anchor is None:
-            return SimulatedClock(self.clock_start, self.time_scale)
-        return SimulatedClock(self.clock_start, self.time_scale, self.clock_anchor)

@@ -375,16 +375,11 @@ class SurveyService:
         with self._uow() as uow:
             for round_ in uow.rounds.in_state(RoundState.OPEN):
                 assert round_.id is not None
-                pending = [
-                    inv
-                    for inv in uow.invitations.for_round(round_.id)
-                    if inv.delivery is DeliveryState.PENDING
-                ]
+                pending = uow.invitations.undelivered(round_.id)
                 if not pending:
                     continue
                 survey = uow.surveys.get_by_id(round_.survey_id)
-                assert survey.id is not None
-                people = {p.id: p for p in uow.participants.for_survey(survey.id)}
+                people = uow.participants.by_ids(i.participant_id for i in pending)
                 views.extend(
                     InvitationView(
                         survey, round_, inv, people[inv.participant_id], progress_of(inv, ()), {}
@@ -413,7 +408,11 @@ class SurveyService:
         now = self._now()
         planned = 0
         with self._uow() as uow:
-            for round_, survey, invitations, people in self._open_rounds(uow):
+            for round_, survey in self._open_rounds(uow):
+                assert round_.id is not None
+                policy = survey.reminders
+                invitations = uow.invitations.awaiting_answers(round_.id, policy.max_reminders)
+                people = uow.participants.by_ids(i.participant_id for i in invitations)
                 messages = []
                 for inv in invitations:
                     person = people[inv.participant_id]
@@ -468,7 +467,7 @@ class SurveyService:
         now = self._now()
         messages: list[NewMessage] = []
         with self._uow() as uow:
-            for round_, survey, _, _ in self._open_rounds(uow):
+            for round_, survey in self._open_rounds(uow):
                 policy = survey.reminders
                 if not policy.in_working_hours(now, survey.timezone):
                     continue
@@ -513,15 +512,9 @@ class SurveyService:
             not_before=not_before,
         )
 
-    def _open_rounds(
-        self, uow: UnitOfWork
-    ) -> Iterator[tuple[Round, Survey, list[Invitation], dict[ParticipantId | None, Participant]]]:
+    def _open_rounds(self, uow: UnitOfWork) -> Iterator[tuple[Round, Survey]]:
         for round_ in uow.rounds.in_state(RoundState.OPEN):
-            assert round_.id is not None
-            survey = uow.surveys.get_by_id(round_.survey_id)
-            assert survey.id is not None
-            people = {p.id: p for p in uow.participants.for_survey(survey.id)}
-            yield round_, survey, uow.invitations.for_round(round_.id), people
+            yield round_, uow.surveys.get_by_id(round_.survey_id)
 
     def set_reminders_opt_out(self, invitation_id: InvitationId, opt_out: bool) -> None:
         with self._uow() as uow:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.table import Table
 
 from bot.cli.errors import RcbotGroup, UserError
@@ -64,7 +67,16 @@ def runtime(ctx: typer.Context) -> Runtime:
 def _root(ctx: typer.Context) -> None:
     """Configuration comes from the environment and .env: DATABASE_URL, SLACK_*, MICROSOFT_*,
     RCBOT_*. See the README."""
-    runtime(ctx)
+    rt = runtime(ctx)
+    logging.basicConfig(
+        level=rt.settings.log_level.upper(),
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+    if rt.settings.log_level.upper() != "DEBUG":
+        # Their routine INFO lines (each migration check, each job run) drown rcbot's own.
+        for noisy in ("alembic", "apscheduler"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 # --- database ------------------------------------------------------------------------------
@@ -367,6 +379,16 @@ def round_close(ctx: typer.Context, survey: SurveyOpt) -> None:
         out.print(f"  {label}: {value}")
 
 
+@round_app.command("nudge")
+def round_nudge(ctx: typer.Context, survey: SurveyOpt) -> None:
+    """Remind everyone who has not answered (at most once a day each, in their working hours)."""
+    count = runtime(ctx).service().nudge(survey)
+    if count:
+        out.print(f"[green]Queued a nudge for {count} people[/] who have not answered yet.")
+    else:
+        out.print("Nobody to nudge: everyone has answered, opted out or was reminded today.")
+
+
 @round_app.command("list")
 def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
     """List a survey's rounds."""
@@ -381,6 +403,30 @@ def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
             local_date(r.closes_at, zone),
         )
     out.print(table)
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run the scheduler alone: open and close rounds, send invitations and reminders.
+
+    Several workers may run; only one (the holder of the leader lock) runs jobs at a time."""
+    rt = runtime(ctx)
+    host = rt.scheduler(rt.lifecycle())
+    if not rt.platforms:
+        err.print("[yellow]No chat platform is configured; messages will wait in the outbox.[/]")
+    out.print(f"rcbot worker: looking for due work every {rt.settings.tick_seconds:g} s.")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signame in ("SIGINT", "SIGTERM"):
+            loop.add_signal_handler(getattr(signal, signame), stop.set)
+        await host.run(stop)
+
+    asyncio.run(main())
 
 
 # --- demo ----------------------------------------------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.messages import Attachment, Message
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
+from surveys.clock import Clock
 from surveys.model import Email, Platform
 
 
@@ -18,6 +20,8 @@ class Posted:
     attachments: tuple[Attachment, ...] = ()
     versions: int = 1
     key: str | None = None
+    at: datetime | None = None
+    """When it was posted, by the platform's clock (if it has one)."""
 
 
 @dataclass
@@ -29,6 +33,7 @@ class FakeChatPlatform:
     channels: set[ChannelId] = field(default_factory=set)
     conversations: dict[str, list[Posted]] = field(default_factory=dict)
     failures: dict[PlatformUserId, DeliveryError] = field(default_factory=dict)
+    clock: Clock | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -97,7 +102,8 @@ class FakeChatPlatform:
         key: str | None = None,
     ) -> MessageRef:
         ref = MessageRef(self.kind, conversation, f"m{next(self._ids)}")
-        posted = Posted(ref, message, attachments, key=key)
+        at = self.clock.now() if self.clock is not None else None
+        posted = Posted(ref, message, attachments, key=key, at=at)
         self.conversations.setdefault(conversation, []).append(posted)
         return ref
 

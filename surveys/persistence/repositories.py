@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from surveys.errors import NotFound
 from surveys.importing import ParticipantRecord
-from surveys.instrument import instrument_from_dict
+from surveys.instrument import Instrument, instrument_from_dict
 from surveys.model import (
     ChannelRef,
     DeliveryState,
@@ -137,7 +139,7 @@ def _survey(row: SurveyRow) -> Survey:
     return Survey(
         id=SurveyId(row.id),
         name=row.name,
-        instrument=instrument_from_dict(row.instrument, f"the instrument of {row.name}"),
+        instrument=_instrument(json.dumps(row.instrument, sort_keys=True)),
         roles=tuple(Role(r.name, None if r.rates is None else tuple(r.rates)) for r in row.roles),
         owners=tuple(sorted(Email(o.email) for o in row.owners)),
         leadership_channels=tuple(
@@ -155,6 +157,12 @@ def _survey(row: SurveyRow) -> Survey:
 
 def _policy(policy: ReminderPolicy) -> dict[str, Any] | None:
     return None if policy == ReminderPolicy() else policy.to_dict()
+
+
+@lru_cache(maxsize=64)
+def _instrument(data: str) -> Instrument:
+    """Instruments are checked when stored; parse each distinct one once per process."""
+    return instrument_from_dict(json.loads(data), "a stored instrument")
 
 
 @dataclass(frozen=True)
@@ -400,6 +408,33 @@ class InvitationRepository:
         rows = self._s.scalars(
             select(InvitationRow)
             .where(InvitationRow.round_id == round_id)
+            .order_by(InvitationRow.id)
+        ).all()
+        return [_invitation(r) for r in rows]
+
+    def undelivered(self, round_id: RoundId) -> list[Invitation]:
+        rows = self._s.scalars(
+            select(InvitationRow)
+            .where(
+                InvitationRow.round_id == round_id,
+                InvitationRow.delivery == DeliveryState.PENDING.value,
+            )
+            .order_by(InvitationRow.id)
+        ).all()
+        return [_invitation(r) for r in rows]
+
+    def awaiting_answers(self, round_id: RoundId, max_reminders: int) -> list[Invitation]:
+        """Delivered, unfinished, not opted out and not yet reminded the maximum: the only
+        invitations a reminder can be for."""
+        rows = self._s.scalars(
+            select(InvitationRow)
+            .where(
+                InvitationRow.round_id == round_id,
+                InvitationRow.delivery == DeliveryState.SENT.value,
+                InvitationRow.completed_at.is_(None),
+                InvitationRow.reminders_opt_out.is_(False),
+                InvitationRow.reminders_sent < max_reminders,
+            )
             .order_by(InvitationRow.id)
         ).all()
         return [_invitation(r) for r in rows]

@@ -1,0 +1,97 @@
+"""Hosting the scheduler: APScheduler 3 with its job store in rcbot's database, run only by
+the process that holds the leader lock.
+
+Jobs are stored by text reference, coalesce, and have a generous misfire grace, so a
+restart neither loses nor repeats work (the jobs themselves are idempotent too). Scheduler
+wake-ups run on the real clock; what is due is decided by the domain clock, which may be
+simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import Engine
+
+from bot import jobs
+from bot.leader import LeaderLock
+from bot.lifecycle import Lifecycle
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 3600
+
+
+class SchedulerHost:
+    def __init__(
+        self,
+        engine: Engine,
+        lifecycle: Lifecycle,
+        lock: LeaderLock,
+        *,
+        tick_seconds: float = 30.0,
+        poll_seconds: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self.lifecycle = lifecycle
+        self.lock = lock
+        self.tick_seconds = tick_seconds
+        self.poll_seconds = poll_seconds
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self._scheduler is not None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set: become leader when possible, step down if the lock is lost."""
+        try:
+            while not stop.is_set():
+                if not self.leading:
+                    if await asyncio.to_thread(self.lock.try_acquire):
+                        self._start()
+                elif not await asyncio.to_thread(self.lock.still_held):
+                    log.warning("lost scheduler leadership; stopping jobs")
+                    self._stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
+        finally:
+            self._stop()
+            await asyncio.to_thread(self.lock.release)
+
+    def _start(self) -> None:
+        jobs.install(self.lifecycle)
+        scheduler = AsyncIOScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+            },
+            timezone=UTC,
+        )
+        scheduler.start()
+        now = datetime.now(UTC)
+        for job_id, ref in jobs.JOBS.items():
+            scheduler.add_job(
+                ref,
+                "interval",
+                seconds=self.tick_seconds,
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                next_run_time=now,
+            )
+        self._scheduler = scheduler
+        log.info("this process leads the scheduler (every %.0f s)", self.tick_seconds)
+
+    def _stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+            jobs.install(None)

@@ -1,0 +1,116 @@
+"""The scheduler host: real APScheduler jobs in the database, one leader, takeover."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.dispatch import Dispatcher
+from bot.leader import FileLeaderLock, PostgresLeaderLock, leader_lock
+from bot.lifecycle import Lifecycle
+from bot.platform import ChatPlatform
+from bot.platforms.fake import FakeChatPlatform
+from bot.runtime import shared_anchor
+from bot.scheduler import SchedulerHost
+from surveys.clock import FixedClock
+from surveys.delivery import Outbox
+from surveys.importing import parse_csv_text
+from surveys.model import Email, Platform
+from surveys.service import NewSurvey, SurveyService
+from tests.conftest import MONDAY
+
+PEOPLE = "email,name,role\nann@nhs.net,Ann,Nurses\nbob@nhs.net,Bob,Doctors\n"
+
+
+def host(engine: Engine, clock: FixedClock, slack: FakeChatPlatform) -> SchedulerHost:
+    service = SurveyService(engine, clock)
+    outbox = Outbox(engine, clock)
+    platforms: dict[Platform, ChatPlatform] = {Platform.SLACK: slack}
+    lifecycle = Lifecycle(service, outbox, Dispatcher(service, outbox, platforms))
+    return SchedulerHost(engine, lifecycle, leader_lock(engine), tick_seconds=0.2, poll_seconds=0.1)
+
+
+async def wait_for(condition: object, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_file_lock_has_one_holder(tmp_path: Path) -> None:
+    first, second = FileLeaderLock(tmp_path / "x.leader"), FileLeaderLock(tmp_path / "x.leader")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire()
+    second.release()
+
+
+def test_postgres_lock_passes_to_another_process_when_the_leader_dies(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    first, second = PostgresLeaderLock(engine, key=4242), PostgresLeaderLock(engine, key=4242)
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    assert first.still_held()
+    # The leader's process dies: its database session ends with it.
+    assert first._conn is not None
+    pid = first._conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    first._conn.commit()
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        conn.commit()
+    assert not first.still_held()
+    assert second.try_acquire()
+    second.release()
+
+
+async def test_two_schedulers_one_leader_and_takeover(engine: Engine, clock: FixedClock) -> None:
+    service = SurveyService(engine, clock)
+    service.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
+    service.import_participants("Chemo", parse_csv_text(PEOPLE))
+    slack = FakeChatPlatform(Platform.SLACK)
+    for email in ("ann@nhs.net", "bob@nhs.net"):
+        slack.add_user(Email(email))
+    first, second = host(engine, clock, slack), host(engine, clock, slack)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    runs = [
+        asyncio.create_task(first.run(stop_first)),
+        asyncio.create_task(second.run(stop_second)),
+    ]
+    try:
+        await wait_for(lambda: first.leading or second.leading)
+        await asyncio.sleep(0.3)
+        assert [first.leading, second.leading].count(True) == 1
+        leader, follower = (first, stop_first), (second, stop_second)
+        if second.leading:
+            leader, follower = follower, leader
+        # A round opened from the CLI is picked up by the leader's jobs.
+        service.open_round("Chemo", MONDAY + timedelta(days=14))
+        await wait_for(lambda: len(slack.conversations) == 2)
+        # The leader stops; the other process takes over and carries on.
+        leader[1].set()
+        await wait_for(lambda: follower[0].leading)
+        clock.advance(timedelta(days=14))
+        await wait_for(lambda: service.round_status("Chemo").round.state.value == "closed")
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.gather(*runs)
+    # Each person got exactly one invitation, whatever the handover.
+    assert all(len(posts) == 1 for posts in slack.conversations.values())
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id")).scalars().all()
+    assert ids == ["close-rounds", "digest", "open-rounds", "remind", "send"]
+
+
+def test_processes_share_one_simulated_clock(engine: Engine) -> None:
+    first = shared_anchor(engine, MONDAY, 3600)
+    assert shared_anchor(engine, MONDAY, 3600) == first
+    # A new simulation (another start) resets the anchor.
+    assert shared_anchor(engine, MONDAY + timedelta(days=1), 3600) != first
