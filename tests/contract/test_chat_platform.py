@@ -6,6 +6,7 @@ under test and a way to see what a user or channel received on the platform's si
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,7 +16,9 @@ import pytest
 from bot.messages import Actions, Attachment, Button, Fields, Header, Message, Text
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
 from bot.platforms.fake import FakeChatPlatform
+from bot.platforms.slack.client import SlackPlatform, make_client
 from surveys.model import Email, Platform
+from tests.fakes.slack_api import FakeSlack
 
 
 class Harness(Protocol):
@@ -55,7 +58,41 @@ async def fake_harness() -> AsyncIterator[Harness]:
     yield FakeHarness(FakeChatPlatform(Platform.SLACK))
 
 
-HARNESSES: dict[str, Callable[[], AsyncIterator[Harness]]] = {"fake": fake_harness}
+@dataclass
+class SlackHarness:
+    """The real Slack adapter against the local fake Slack Web API."""
+
+    platform: SlackPlatform
+    server: FakeSlack
+
+    def add_user(self, email: Email) -> PlatformUserId:
+        return PlatformUserId(self.server.add_user(email))
+
+    def add_channel(self, name: str) -> ChannelId:
+        channel = f"C{name.upper()[:8]}"
+        self.server.add_channel(channel, name=name)
+        return ChannelId(channel)
+
+    def seen_by(self, user: PlatformUserId) -> list[str]:
+        return [
+            "\n".join([m.get("text", "")] + [json.dumps(b) for b in m.get("blocks", [])])
+            for m in self.server.dm_messages(user)
+        ]
+
+    def channel_files(self, channel: ChannelId) -> list[str]:
+        return [f.name for f in self.server.files(channel)]
+
+
+async def slack_harness() -> AsyncIterator[Harness]:
+    async with FakeSlack.start(token="xoxb-contract") as server:
+        client = make_client("xoxb-contract", server.url)
+        yield SlackHarness(SlackPlatform(client), server)
+
+
+HARNESSES: dict[str, Callable[[], AsyncIterator[Harness]]] = {
+    "fake": fake_harness,
+    "slack": slack_harness,
+}
 
 
 @pytest.fixture(params=sorted(HARNESSES))

@@ -1,0 +1,217 @@
+"""The Slack adapter behind :class:`bot.platform.ChatPlatform`, on the real ``slack_sdk``.
+
+``SLACK_API_URL`` points the client at another Web API (the tests' local fake). Rate limits
+(HTTP 429) are retried by slack_sdk's handler honouring ``Retry-After``; what still fails
+becomes a :class:`DeliveryError`, permanent when retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.messages import Attachment, Message
+from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
+from bot.platforms.slack import render
+from surveys.model import Email, Platform
+
+log = logging.getLogger(__name__)
+
+OUTBOX_EVENT: Final = "rcbot_outbox"
+PERMANENT: Final = frozenset(
+    {
+        "users_not_found",
+        "user_not_found",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "user_disabled",
+        "cannot_dm_bot",
+        "account_inactive",
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "missing_scope",
+        "message_not_found",
+        "invalid_blocks",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+    }
+)
+
+
+def make_client(token: str, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+            AsyncServerErrorRetryHandler(max_retry_count=max_retries),
+        ],
+    )
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, SlackApiError):
+        code = str(exc.response.get("error", "unknown_error"))
+        if exc.response.status_code == 429 or code == "ratelimited":
+            retry = exc.response.headers.get("Retry-After", "1")
+            return DeliveryError(f"Slack: {code}", retry_after=float(retry))
+        return DeliveryError(f"Slack: {code}", permanent=code in PERMANENT)
+    return DeliveryError(f"Slack unreachable: {type(exc).__name__}")
+
+
+class SlackPlatform:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._dm: dict[str, str] = {}
+
+    @property
+    def platform(self) -> Platform:
+        return Platform.SLACK
+
+    async def check(self) -> dict[str, Any]:
+        """``auth.test``: who the bot is, or a DeliveryError saying why the token fails."""
+        try:
+            response = await self.client.auth_test()
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def resolve_users(self, emails: Sequence[Email]) -> Resolution:
+        """All users in one paginated ``users.list``; ``users.lookupByEmail`` for the rest
+        (it is rate limited per call, so it is only the fallback)."""
+        wanted = set(emails)
+        found: dict[Email, PlatformUserId] = {}
+        try:
+            cursor: str | None = None
+            while wanted - set(found):
+                page = await self.client.users_list(limit=200, cursor=cursor)
+                members: list[dict[str, Any]] = page.get("members", [])
+                for member in members:
+                    email = (member.get("profile") or {}).get("email", "").strip().lower()
+                    if email in wanted and not member.get("deleted") and not member.get("is_bot"):
+                        found[Email(email)] = PlatformUserId(member["id"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if cursor is None:
+                    break
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            log.warning("users.list failed (%s); falling back to look-ups", type(exc).__name__)
+        missing: dict[Email, str] = {}
+        for email in sorted(wanted - set(found)):
+            try:
+                response = await self.client.users_lookupByEmail(email=email)
+                user = response.get("user") or {}
+                if user.get("deleted"):
+                    missing[email] = "deactivated in Slack"
+                else:
+                    found[email] = PlatformUserId(user["id"])
+            except SlackApiError as exc:
+                code = exc.response.get("error", "error")
+                missing[email] = (
+                    "no Slack user with this e-mail"
+                    if code == "users_not_found"
+                    else f"Slack: {code}"
+                )
+            except (SlackRequestError, OSError) as exc:
+                missing[email] = f"Slack unreachable: {type(exc).__name__}"
+        return Resolution(found, missing)
+
+    async def send_direct(
+        self, user: PlatformUserId, message: Message, *, key: str | None = None
+    ) -> MessageRef:
+        try:
+            channel = await self._dm_channel(user)
+            args: dict[str, Any] = {
+                "channel": channel,
+                "text": render.fallback(message),
+                "blocks": render.blocks(message),
+                "unfurl_links": False,
+            }
+            if key is not None:
+                args["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}}
+            response = await self.client.chat_postMessage(**args)
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc) from None
+        return MessageRef(Platform.SLACK, str(response["channel"]), str(response["ts"]))
+
+    async def _dm_channel(self, user: PlatformUserId) -> str:
+        channel = self._dm.get(user)
+        if channel is None:
+            response = await self.client.conversations_open(users=user)
+            channel = str(response["channel"]["id"])
+            self._dm[user] = channel
+        return channel
+
+    async def find_sent(self, user: PlatformUserId, key: str) -> MessageRef | None:
+        """Look through the DM's recent history for the message carrying ``key``."""
+        try:
+            channel = await self._dm_channel(user)
+            history = await self.client.conversations_history(
+                channel=channel, limit=100, include_all_metadata=True
+            )
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc) from None
+        messages: list[dict[str, Any]] = history.get("messages", [])
+        for item in messages:
+            meta = item.get("metadata") or {}
+            if (
+                meta.get("event_type") == OUTBOX_EVENT
+                and (meta.get("event_payload") or {}).get("key") == key
+            ):
+                return MessageRef(Platform.SLACK, channel, str(item["ts"]))
+        return None
+
+    async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
+        try:
+            await self.client.chat_update(
+                channel=ref.conversation,
+                ts=ref.message_id,
+                text=render.fallback(message),
+                blocks=render.blocks(message),
+            )
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc) from None
+        return ref
+
+    async def post_to_channel(
+        self,
+        channel: ChannelId,
+        message: Message,
+        attachments: Sequence[Attachment] = (),
+    ) -> MessageRef:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel,
+                text=render.fallback(message),
+                blocks=render.blocks(message),
+                unfurl_links=False,
+            )
+            ts = str(response["ts"])
+            if attachments:
+                await self.client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=ts,
+                    file_uploads=[
+                        {
+                            "content": a.content,
+                            "filename": a.filename,
+                            "title": a.title or a.filename,
+                        }
+                        for a in attachments
+                    ],
+                )
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc) from None
+        return MessageRef(Platform.SLACK, str(response["channel"]), ts)
