@@ -1,0 +1,1 @@
+"""Tests of the fakes in tests/fakes."""
