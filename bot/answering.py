@@ -137,6 +137,17 @@ class Answering:
             )
         return None
 
+    def stop_reminders(
+        self, invitation_id: InvitationId, platform: Platform, user_id: str
+    ) -> Refused | None:
+        """ "Don't remind me": no more reminders for this round (answering stays possible)."""
+        view = self.service.view(invitation_id)
+        refused = self._check(view, platform, user_id)
+        if refused is not None:
+            return refused
+        self.service.set_reminders_opt_out(invitation_id, True)
+        return None
+
     def start(self, invitation_id: InvitationId, platform: Platform, user_id: str) -> Outcome:
         """The page to show when someone presses Start (or Edit)."""
         view = self.service.view(invitation_id)

@@ -128,6 +128,28 @@ def answered(view: InvitationView) -> Message:
     )
 
 
+def home_section(view: InvitationView) -> Message:
+    """One open round on the participant's home tab, with their progress."""
+    closes = local_date(view.round.closes_at, view.participant.effective_timezone(view.survey))
+    progress = view.progress
+    inv_id = str(view.invitation.id)
+    if view.invitation.completed:
+        state, button = "Answered, thank you.", Button("Edit my answers", "rc_edit", inv_id)
+    elif progress.answered:
+        state = f"{len(progress.answered)} of {progress.total} roles answered."
+        button = Button("Continue", "rc_start", inv_id, "primary")
+    else:
+        state = "Not started yet."
+        button = Button("Start", "rc_start", inv_id, "primary")
+    return Message(
+        f"{view.survey.name}: {state}",
+        (
+            Text(f"**{view.survey.name}**, round {view.round.number}: {state} Closes {closes}."),
+            Actions((button,)),
+        ),
+    )
+
+
 def status_lines(status: RoundStatus) -> list[tuple[str, str]]:
     """Response rate overall and per role, as label/value pairs."""
     rows = [("Overall", f"{status.completed}/{status.invited} ({status.rate:.0%})")]

@@ -73,6 +73,9 @@ class Runtime:
     def platforms(self) -> dict[Platform, ChatPlatform]:
         return dict(self._platforms or {})
 
+    def use_platforms(self, platforms: Mapping[Platform, ChatPlatform]) -> None:
+        self._platforms = dict(platforms)
+
     def lifecycle(self, on_closed: OnClosed | None = None) -> Lifecycle:
         service = self.service()
         dispatcher = Dispatcher(service, self.outbox, self.platforms)

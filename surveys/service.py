@@ -320,6 +320,21 @@ class SurveyService:
             survey, round_, invitation, participant, progress_of(invitation, done), pages
         )
 
+    def views_for_user(self, platform: Platform, user_id: str) -> list[InvitationView]:
+        """The person's invitations in open rounds, for their App Home or personal tab."""
+        views = []
+        with self._uow() as uow:
+            for person in uow.participants.by_platform_user(platform, user_id):
+                assert person.id is not None
+                latest = uow.rounds.latest(person.survey_id)
+                if latest is None or latest.state is not RoundState.OPEN:
+                    continue
+                assert latest.id is not None
+                invitation = uow.invitations.of_participant(latest.id, person.id)
+                if invitation is not None and invitation.id is not None:
+                    views.append(self._view(uow, invitation.id))
+        return views
+
     def record_delivery(
         self,
         invitation_id: InvitationId,

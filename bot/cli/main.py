@@ -409,6 +409,32 @@ def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
 
 
 @app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 for all).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Serve Slack (POST /slack/events) and health checks (GET /healthz), and run the
+    scheduler: the whole round lifecycle in one process."""
+    from bot.server import serve as run_server
+
+    rt = runtime(ctx)
+    rt.service()  # the schema must be there before anything is served
+    out.print(f"rcbot: serving on http://{host}:{port}; Ctrl-C to stop.")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signame in ("SIGINT", "SIGTERM"):
+            loop.add_signal_handler(getattr(signal, signame), stop.set)
+        await run_server(rt, host, port, stop)
+
+    asyncio.run(main())
+
+
+@app.command()
 def worker(ctx: typer.Context) -> None:
     """Run the scheduler alone: open and close rounds, send invitations and reminders.
 

@@ -251,6 +251,19 @@ class ParticipantRepository:
             found.update((ParticipantId(r.id), _participant(r)) for r in rows)
         return found
 
+    def by_platform_user(self, platform: Platform, user_id: str) -> list[Participant]:
+        column = (
+            ParticipantRow.slack_user_id
+            if platform is Platform.SLACK
+            else ParticipantRow.teams_user_id
+        )
+        rows = self._s.scalars(
+            select(ParticipantRow)
+            .where(column == user_id)
+            .options(selectinload(ParticipantRow.role))
+        )
+        return [_participant(r) for r in rows]
+
     def by_email(self, survey_id: SurveyId, email: Email) -> Participant:
         row = self._s.scalar(
             select(ParticipantRow).where(
@@ -411,6 +424,17 @@ class InvitationRepository:
             .order_by(InvitationRow.id)
         ).all()
         return [_invitation(r) for r in rows]
+
+    def of_participant(
+        self, round_id: RoundId, participant_id: ParticipantId
+    ) -> Invitation | None:
+        row = self._s.scalar(
+            select(InvitationRow).where(
+                InvitationRow.round_id == round_id,
+                InvitationRow.participant_id == participant_id,
+            )
+        )
+        return None if row is None else _invitation(row)
 
     def undelivered(self, round_id: RoundId) -> list[Invitation]:
         rows = self._s.scalars(

@@ -1,0 +1,188 @@
+"""The Slack side of ``rcbot serve``: a slack_bolt app for events, interactions and ``/rc``.
+
+Listeners only translate: Slack payloads in, calls to :mod:`bot.answering` and
+:mod:`bot.commands` out, Block Kit back. Database work runs in a worker thread so the event
+loop stays free to acknowledge Slack within its 3 seconds. Request signatures (with the
+5-minute replay window) are checked by bolt with the real signing secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+
+from bot import content
+from bot.answering import Answering, Finished, Invalid, QuestionPage, Refused
+from bot.commands import OwnerCommands
+from bot.platform import DeliveryError, MessageRef
+from bot.platforms.slack import render
+from bot.platforms.slack.client import SlackPlatform
+from surveys.model import Email, InvitationId, Platform
+
+log = logging.getLogger(__name__)
+
+Ack = Callable[..., Awaitable[None]]
+
+
+class SeenEvents:
+    """Event ids already handled, so a Slack retry is acknowledged without repeating work."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, event_id: str) -> bool:
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        if len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return True
+
+
+def build_slack_app(
+    *,
+    signing_secret: str,
+    platform: SlackPlatform,
+    answering: Answering,
+    commands: OwnerCommands,
+) -> AsyncApp:
+    app = AsyncApp(
+        signing_secret=signing_secret,
+        client=platform.client,
+        process_before_response=True,
+        raise_error_for_unhandled_request=False,
+    )
+    seen = SeenEvents()
+
+    @app.middleware
+    async def retries(
+        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        event_id = (req.body or {}).get("event_id")
+        if event_id and not seen.first_time(str(event_id)):
+            log.info(
+                "Slack retry %s of event already handled", req.headers.get("x-slack-retry-num")
+            )
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    async def open_page(body: dict[str, Any], ack: Ack) -> None:
+        await ack()
+        user = body["user"]["id"]
+        invitation = InvitationId(int(body["actions"][0]["value"]))
+        outcome = await asyncio.to_thread(answering.start, invitation, Platform.SLACK, user)
+        if isinstance(outcome, QuestionPage):
+            view = render.page_view(outcome)
+        else:
+            reason = outcome.reason if isinstance(outcome, Refused) else "Nothing to answer."
+            view = render.notice_view("rcbot", reason)
+        await platform.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+    app.action("rc_start")(open_page)
+    app.action("rc_edit")(open_page)
+
+    @app.action("rc_stop_reminders")
+    async def stop_reminders(body: dict[str, Any], ack: Ack) -> None:
+        await ack()
+        user = body["user"]["id"]
+        invitation = InvitationId(int(body["actions"][0]["value"]))
+        refused = await asyncio.to_thread(
+            answering.stop_reminders, invitation, Platform.SLACK, user
+        )
+        text = (
+            refused.reason
+            if refused
+            else "Done: no more reminders for this round. You can still answer until it closes."
+        )
+        channel = (body.get("channel") or {}).get("id") or user
+        await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+    @app.view(render.PAGE_CALLBACK)
+    async def submit_page(body: dict[str, Any], ack: Ack) -> None:
+        view = body["view"]
+        user = body["user"]["id"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        invitation = InvitationId(int(meta["inv"]))
+        outcome = await asyncio.to_thread(
+            answering.submit,
+            invitation,
+            Platform.SLACK,
+            user,
+            str(meta["role"]),
+            render.page_values(view.get("state") or {}),
+            editing=bool(meta.get("edit")),
+        )
+        if isinstance(outcome, Invalid):
+            errors = {
+                k or outcome.page.questions[0].dimension: v for k, v in outcome.errors.items()
+            }
+            await ack(response_action="errors", errors=errors)
+        elif isinstance(outcome, QuestionPage):
+            await ack(response_action="update", view=render.page_view(outcome))
+        elif isinstance(outcome, Finished):
+            closes = outcome.view.round.closes_at
+            zone = outcome.view.participant.effective_timezone(outcome.view.survey)
+            await ack(
+                response_action="update",
+                view=render.notice_view(
+                    "Thank you",
+                    "**Thank you.** Your answers are saved. You can change them until "
+                    f"{content.local_date(closes, zone)} with the Edit button in our chat.",
+                ),
+            )
+            ref = outcome.view.invitation.message_ref
+            if ref:
+                try:
+                    await platform.update_message(
+                        MessageRef.decode(ref), content.answered(outcome.view)
+                    )
+                except DeliveryError as exc:
+                    log.warning("could not update the invitation message: %s", exc.reason)
+        else:
+            await ack(response_action="update", view=render.notice_view("rcbot", outcome.reason))
+
+    @app.event("app_home_opened")
+    async def home(event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = event["user"]
+        views = await asyncio.to_thread(answering.service.views_for_user, Platform.SLACK, user)
+        sections = [content.home_section(v) for v in views]
+        await platform.client.views_publish(user_id=user, view=render.home_view(sections))
+
+    @app.event("message")
+    async def ignore_messages() -> None:
+        """DMs to the bot need no answer; acknowledging them stops Slack retrying."""
+
+    @app.command("/rc")
+    async def owner_command(body: dict[str, Any], ack: Ack) -> None:
+        # Answered in the acknowledgement itself (ephemeral): no response_url round trip.
+        email = await _email_of(platform, body["user_id"])
+        reply = await commands.run(body.get("text") or "", email)
+        await ack(
+            text=render.fallback(reply.message),
+            blocks=render.blocks(reply.message),
+            response_type="in_channel" if reply.public else "ephemeral",
+        )
+
+    return app
+
+
+async def _email_of(platform: SlackPlatform, user_id: str) -> Email | None:
+    try:
+        response = await platform.client.users_info(user=user_id)
+    except SlackApiError:
+        return None
+    email = ((response.get("user") or {}).get("profile") or {}).get("email")
+    return Email(email.strip().lower()) if email else None

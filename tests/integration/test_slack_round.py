@@ -1,0 +1,269 @@
+"""A whole round in Slack: `rcbot serve` against the local fake Slack Web API, with signed
+requests playing the people, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+
+from bot.runtime import Runtime
+from bot.server import serve
+from bot.settings import Settings
+from surveys.clock import FixedClock
+from surveys.importing import parse_csv_text
+from surveys.model import DeliveryState
+from surveys.service import NewSurvey, SurveyService
+from tests.conftest import MONDAY
+from tests.fakes.slack_api import FakeSlack
+from tests.integration.slack_user import SlackSide
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TOKEN = "xoxb-test"
+PEOPLE = """email,name,role
+ann@nhs.net,Ann,Nurses
+bob@nhs.net,Bob,Doctors
+cy@nhs.net,Cy,Nurses
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    slack: FakeSlack
+    side: SlackSide
+    service: SurveyService
+    clock: FixedClock
+    users: dict[str, str]
+    base: str
+
+    async def until(self, condition: Any, seconds: float = 10) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting")
+            await asyncio.sleep(0.05)
+
+    def invitation_button(self, email: str) -> tuple[str, str]:
+        user = self.users[email]
+        (message,) = self.slack.dm_messages(user)
+        for block in message["blocks"]:
+            for element in block.get("elements", []):
+                if element.get("action_id") in {"rc_start", "rc_edit"}:
+                    return element["action_id"], element["value"]
+        raise AssertionError("no button")
+
+    async def open_page(self, email: str) -> dict[str, Any]:
+        user = self.users[email]
+        action, value = self.invitation_button(email)
+        before = len(self.slack.calls("views.open"))
+        status, _ = await self.side.click(
+            user, action, value, self.slack.new_trigger(user), self.slack.dm_channel(user)
+        )
+        assert status == 200
+        await self.until(lambda: len(self.slack.calls("views.open")) > before)
+        return self.slack.calls("views.open")[-1]["view"]  # type: ignore[no-any-return]
+
+    async def answer(self, email: str, view: dict[str, Any], value: str = "4") -> dict[str, Any]:
+        dims = [b["block_id"] for b in view["blocks"] if b["type"] == "input"]
+        return await self.side.submit(self.users[email], view, dict.fromkeys(dims, value))
+
+
+@pytest.fixture
+async def served(engine: Engine) -> AsyncIterator[Served]:
+    clock = FixedClock(MONDAY)
+    async with FakeSlack.start(token=TOKEN) as slack, aiohttp.ClientSession() as session:
+        users = {
+            e: slack.add_user(e)
+            for e in ["ann@nhs.net", "bob@nhs.net", "cy@nhs.net", "lead@nhs.net", "nosy@nhs.net"]
+        }
+        settings = Settings(
+            database_url=engine.url.render_as_string(hide_password=False),
+            slack_bot_token=SecretStr(TOKEN),
+            slack_signing_secret=SecretStr(SECRET),
+            slack_api_url=slack.url,
+            tick=0.2,
+        )
+        rt = Runtime(settings, clock=clock)
+        port = free_port()
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(rt, "127.0.0.1", port, stop))
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                async with session.get(f"{base}/healthz") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+        service = SurveyService(engine, clock)
+        service.create_survey(
+            NewSurvey(
+                "Chemo",
+                owners=["lead@nhs.net"],
+                leadership_channels=["slack:CLEAD"],
+                min_group_size=3,
+            )
+        )
+        slack.add_channel("CLEAD", name="leadership")
+        service.import_participants("Chemo", parse_csv_text(PEOPLE))
+        try:
+            yield Served(
+                slack,
+                SlackSide(f"{base}/slack/events", SECRET, session),
+                service,
+                clock,
+                users,
+                base,
+            )
+        finally:
+            stop.set()
+            await task
+            rt.close()
+
+
+async def test_a_whole_round_in_slack(served: Served) -> None:
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    # The scheduler sends every invitation once.
+    await s.until(
+        lambda: all(
+            s.slack.dm_messages(u)
+            for e, u in s.users.items()
+            if e.endswith("nhs.net") and e[0] in "abc"
+        )
+    )
+    invitation = s.slack.dm_messages(s.users["ann@nhs.net"])[0]
+    text = json.dumps(invitation["blocks"])
+    assert "confidential, not anonymous" in text
+    assert "Start" in text
+
+    # Ann answers every role in one go.
+    view = ann_view = await s.open_page("ann@nhs.net")
+    assert view["title"]["text"] == "Role 1 of 2"
+    assert len([b for b in view["blocks"] if b["type"] == "input"]) == 7
+    reply = await s.answer("ann@nhs.net", view)
+    assert reply["response_action"] == "update"
+    assert reply["view"]["title"]["text"] == "Role 2 of 2"
+    reply = await s.answer("ann@nhs.net", reply["view"], "na")
+    assert reply["view"]["title"]["text"] == "Thank you"
+    await s.until(
+        lambda: "Edit my answers" in json.dumps(s.slack.dm_messages(s.users["ann@nhs.net"])[0])
+    )
+
+    # Bob stops after one role, then resumes where he left off.
+    first = await s.open_page("bob@nhs.net")
+    await s.answer("bob@nhs.net", first)
+    resumed = await s.open_page("bob@nhs.net")
+    assert json.loads(resumed["private_metadata"])["role"] == "Doctors"
+    # A double click on submit counts once.
+    await s.answer("bob@nhs.net", resumed, "3")
+    again = await s.answer("bob@nhs.net", resumed, "3")
+    assert again["view"]["title"]["text"] == "Thank you"
+
+    # Cy answers, then edits with her earlier answers shown.
+    view = await s.open_page("cy@nhs.net")
+    reply = await s.answer("cy@nhs.net", view, "2")
+    await s.answer("cy@nhs.net", reply["view"], "2")
+    edit = await s.open_page("cy@nhs.net")
+    chosen = [
+        b["element"].get("initial_option", {}).get("value")
+        for b in edit["blocks"]
+        if b["type"] == "input"
+    ]
+    assert chosen == ["2"] * 7
+    reply = await s.answer("cy@nhs.net", edit, "5")
+    assert reply["view"]["title"]["text"] == "Role 2 of 2"
+
+    status = s.service.round_status("Chemo")
+    assert (status.invited, status.completed) == (3, 3)
+    answers = s.service.answers("Chemo")
+    assert len(answers) == 3 * 2 * 7
+
+    # An owner asks for the status; someone else is refused politely.
+    reply = await s.side.command(s.users["lead@nhs.net"], "status")
+    assert "3/3 (100%)" in json.dumps(reply)
+    assert reply["response_type"] == "ephemeral"
+    refused = await s.side.command(s.users["nosy@nhs.net"], "close")
+    assert "for survey owners" in json.dumps(refused)
+    help_reply = await s.side.command(s.users["nosy@nhs.net"], "")
+    assert "rcbot commands" in json.dumps(help_reply)
+
+    # The App Home shows the open round and the person's progress.
+    status_code, _ = await s.side.event(
+        {"type": "app_home_opened", "user": s.users["bob@nhs.net"], "tab": "home"}
+    )
+    assert status_code == 200
+    await s.until(lambda: s.slack.home_view(s.users["bob@nhs.net"]) is not None)
+    assert "Answered, thank you" in json.dumps(s.slack.home_view(s.users["bob@nhs.net"]))
+
+    # The owner closes the round; a late answer is refused politely.
+    closed = await s.side.command(s.users["lead@nhs.net"], "close")
+    assert "is closed with 3 of 3 answered" in json.dumps(closed)
+    late = await s.answer("ann@nhs.net", ann_view)
+    assert "has closed" in json.dumps(late)
+
+
+async def test_forged_and_stale_requests_are_refused(served: Served) -> None:
+    s = served
+    body = '{"type":"url_verification","challenge":"x"}'
+    status, _ = await s.side.post(body, "application/json", secret="not-the-secret")
+    assert status == 401
+    status, _ = await s.side.post(body, "application/json", timestamp=int(time.time()) - 6 * 60)
+    assert status == 401
+    status, text = await s.side.post(body, "application/json")
+    assert status == 200 and "x" in text
+
+
+async def test_a_slack_retry_is_acknowledged_without_repeating_work(served: Served) -> None:
+    s = served
+    event = {"type": "app_home_opened", "user": s.users["ann@nhs.net"], "tab": "home"}
+    await s.side.event(event, event_id="Ev42")
+    await s.until(lambda: len(s.slack.calls("views.publish")) == 1)
+    status, _ = await s.side.event(
+        event,
+        event_id="Ev42",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
+    assert status == 200
+    await asyncio.sleep(0.3)
+    assert len(s.slack.calls("views.publish")) == 1
+
+
+async def test_rate_limits_slow_delivery_but_lose_nothing(served: Served) -> None:
+    s = served
+    s.slack.set_rate_limit("chat.postMessage", per_second=2, burst=1)
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(
+        lambda: all(i.delivery is DeliveryState.SENT for i in s.service.invitations("Chemo")),
+        seconds=20,
+    )
+    assert s.slack.ratelimited_count > 0
+    for email in ("ann@nhs.net", "bob@nhs.net", "cy@nhs.net"):
+        assert len(s.slack.dm_messages(s.users[email])) == 1
+
+
+async def test_someone_else_cannot_open_your_survey(served: Served) -> None:
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
+    _, value = s.invitation_button("ann@nhs.net")
+    nosy = s.users["nosy@nhs.net"]
+    await s.side.click(nosy, "rc_start", value, s.slack.new_trigger(nosy), "D1")
+    await s.until(lambda: bool(s.slack.calls("views.open")))
+    assert "belongs to someone else" in json.dumps(s.slack.calls("views.open")[-1]["view"])
