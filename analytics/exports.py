@@ -1,0 +1,594 @@
+"""Files for people and tools: CSV tables, the XLSX workbook, the Markdown report, the
+anonymised extract and the figures. Everything here reads an :class:`Analysis`, which holds
+only publishable figures, so no file can contain a suppressed value or a respondent id.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from surveys.dimensions import DIMENSIONS
+
+from . import figures
+from .scores import BY_ROLE, OVERALL, ROLE_COLUMNS, sort_roles
+
+if TYPE_CHECKING:
+    from .pipeline import Analysis
+
+TIES_CSV_COLUMNS: tuple[str, ...] = (
+    "respondent_role",
+    "partner_role",
+    "n",
+    "rc_index",
+    *DIMENSIONS,
+    "band",
+    "suppressed",
+)
+DECIMALS = 2
+EXTRACT_FORMAT = "rcbot-rc-extract"
+EXTRACT_VERSION = 1
+
+TIES_CSV = "ties.csv"
+ROLES_CSV = "roles.csv"
+DIMENSIONS_CSV = "dimensions.csv"
+RATES_CSV = "response_rates.csv"
+TRENDS_CSV = "trends.csv"
+HEATMAP_PNG = "heatmap.png"
+NETWORK_PNG = "network.png"
+DIMENSIONS_PNG = "dimensions.png"
+TREND_PNG = "trend.png"
+REPORT_XLSX = "report.xlsx"
+REPORT_MD = "report.md"
+EXTRACT_JSON = "extract.json"
+KNOWN_OUTPUTS: tuple[str, ...] = (
+    TIES_CSV,
+    ROLES_CSV,
+    DIMENSIONS_CSV,
+    RATES_CSV,
+    TRENDS_CSV,
+    HEATMAP_PNG,
+    NETWORK_PNG,
+    DIMENSIONS_PNG,
+    TREND_PNG,
+    REPORT_XLSX,
+    REPORT_MD,
+    EXTRACT_JSON,
+)
+
+
+def suppression_notes(analysis: Analysis, quote: Callable[[str], str] = str) -> list[str]:
+    """Plain-language notes on what is hidden and why; ``quote`` formats role names."""
+    k = analysis.min_group
+    notes = [
+        f"A tie (one role about another) is shown only when at least {k} people answered "
+        "about it; otherwise its scores, band and n are left empty in every file and image.",
+        f"A dimension inside a shown tie is left empty when fewer than {k} people answered it.",
+        f"A role with fewer than {k} respondents has its own count, reported-by and within-role "
+        "figures hidden; what other roles report about it (received) is still shown.",
+        "Totals (role reported-by and received, overall RC, dimension profiles, reliability, "
+        "changes since the last round) use only the answers in ties that are shown. A hidden "
+        "tie therefore cannot be worked out by subtracting shown figures from a total; the "
+        "price is that a role's total covers only the partners whose ties are shown.",
+        "Response rates: a group with fewer than "
+        f"{k} completed answers shows only how many were invited; where the total minus the "
+        "shown groups would reveal a small number, a further group is hidden as well.",
+        "Individual answers are never shown. Answers are confidential, not anonymous: the bot "
+        "knows who has not answered only to send reminders.",
+    ]
+    if analysis.pooled:
+        pools: dict[str, list[str]] = {}
+        for role, pool in analysis.pooled.items():
+            pools.setdefault(pool, []).append(role)
+        listed = "; ".join(
+            f"{', '.join(quote(r) for r in sorted(m))} counted in {quote(p)}"
+            for p, m in pools.items()
+        )
+        notes.append(
+            f"Roles with fewer than {k} respondents were pooled so their answers count: "
+            f"{listed}. What others report about these roles keeps their own names."
+        )
+    return notes
+
+
+# --------------------------------------------------------------------------- CSV tables
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_bool_dtype(out[column].dtype):
+            out[column] = out[column].map({True: "true", False: "false"})
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, na_rep="", float_format=f"%.{DECIMALS}f", lineterminator="\n")
+    return buffer.getvalue()
+
+
+def ties_csv(analysis: Analysis) -> str:
+    """``ties.csv``: the contract's columns; suppressed rows have empty n, scores and band."""
+    return _csv(analysis.ties.loc[:, list(TIES_CSV_COLUMNS)])
+
+
+def roles_csv(analysis: Analysis) -> str:
+    """``roles.csv``: one row per role (see ``ROLE_COLUMNS`` in :mod:`analytics.scores`)."""
+    return _csv(analysis.roles.loc[:, list(ROLE_COLUMNS)])
+
+
+def dimensions_csv(analysis: Analysis) -> str:
+    """``dimensions.csv``: scope (overall or respondent_role), role, dimension, mean, band."""
+    return _csv(analysis.dimensions)
+
+
+def rates_csv(analysis: Analysis) -> str:
+    if analysis.response_rates is None:
+        raise ValueError("no invitations were given, so there are no response rates")
+    return _csv(analysis.response_rates)
+
+
+TRENDS_CSV_COLUMNS: tuple[str, ...] = (
+    "level",
+    "respondent_role",
+    "partner_role",
+    "role",
+    "measure",
+    "previous",
+    "current",
+    "change",
+    "ci_low",
+    "ci_high",
+    "within_noise",
+    "n_previous",
+    "n_current",
+)
+
+
+def trends_frame(analysis: Analysis) -> pd.DataFrame:
+    """Ties, roles and overall changes in one long table."""
+    if analysis.trends is None:
+        raise ValueError("there is no previous round to compare with")
+    trends = analysis.trends
+    parts = [
+        trends.ties.assign(level="tie", measure="rc_index"),
+        trends.roles.assign(level="role"),
+    ]
+    if trends.overall is not None:
+        overall = pd.DataFrame([dict(trends.overall.__dict__)]).assign(
+            level="overall", measure="rc"
+        )
+        parts.append(overall)
+    parts = [p for p in parts if not p.empty]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    frame = frame.reindex(columns=list(TRENDS_CSV_COLUMNS))
+    frame["within_noise"] = frame["within_noise"].astype(bool)
+    for column in ("n_previous", "n_current"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+# --------------------------------------------------------------------------- extract
+
+
+def build_extract(
+    analysis: Analysis, role_families: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The anonymised extract: suppression-safe aggregates only, optionally by role family.
+
+    It holds no respondent ids, names, e-mails or free text, and every number in it is
+    derived from the published ties (and published reliability and response rates): ties
+    whose roles map to the same family are merged with weights equal to their n, so ``n`` in
+    a merged tie counts respondent-partner scores rather than distinct people.
+    """
+    family = dict(role_families or {})
+
+    def fam(label: object) -> str:
+        return family.get(str(label), str(label))
+
+    shown = analysis.ties[~analysis.ties["suppressed"]]
+    sources = [fam(r) for r in shown["respondent_role"]]
+    targets = [fam(p) for p in shown["partner_role"]]
+    columns = ["rc_index", *DIMENSIONS, "communication", "relationship"]
+    matrix = shown[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    weights = shown["n"].to_numpy(dtype=np.float64, na_value=0.0)
+
+    def weighted(rows: npt.NDArray[np.bool_]) -> dict[str, float | None]:
+        """n-weighted means of the published values of the selected ties."""
+        values = matrix[rows]
+        w = np.where(np.isnan(values), 0.0, weights[rows, None])
+        totals = w.sum(axis=0)
+        sums = np.where(np.isnan(values), 0.0, values * w).sum(axis=0)
+        return {
+            c: (_round(float(sums[j] / totals[j])) if totals[j] > 0 else None)
+            for j, c in enumerate(columns)
+        }
+
+    source_array = np.array(sources, dtype=object)
+    target_array = np.array(targets, dtype=object)
+    ties: list[dict[str, object]] = []
+    for source, target in sorted(set(zip(sources, targets, strict=True))):
+        rows = (source_array == source) & (target_array == target)
+        row: dict[str, object] = {
+            "respondent_role": source,
+            "partner_role": target,
+            "within_role": source == target,
+            "n": int(weights[rows].sum()),
+        }
+        row.update(weighted(rows))
+        row["band"] = analysis.bands.classify(_as_float(row["rc_index"]))
+        ties.append(row)
+
+    roles: list[dict[str, object]] = []
+    for label in sort_roles([*sources, *targets]):
+        reported = source_array == label
+        received = (target_array == label) & (source_array != label)
+        own = reported & (target_array == label)
+        roles.append(
+            {
+                "role": label,
+                "reported_by": weighted(reported)["rc_index"],
+                "received": weighted(received)["rc_index"],
+                "within_role": weighted(own)["rc_index"],
+            }
+        )
+
+    overall = weighted(np.ones(len(shown), dtype=bool))
+    extract: dict[str, object] = {
+        "format": EXTRACT_FORMAT,
+        "version": EXTRACT_VERSION,
+        "min_group": analysis.min_group,
+        "bands": {
+            "weak_below": analysis.bands.weak_below,
+            "strong_above": analysis.bands.strong_above,
+        },
+        "role_families_applied": bool(family),
+        "overall": {
+            "rc": overall["rc_index"],
+            "communication": overall["communication"],
+            "relationship": overall["relationship"],
+            "dimensions": {d: overall[d] for d in DIMENSIONS},
+            "band": analysis.bands.classify(_as_float(overall["rc_index"])),
+            "published_ties": len(shown),
+        },
+        "ties": ties,
+        "roles": roles,
+        "reliability": {
+            "cronbach_alpha": _round(analysis.reliability.alpha),
+            "complete_cases": analysis.reliability.n_complete,
+        },
+        "response_rates": _extract_rates(analysis, fam),
+        "notes": (
+            "Aggregates only; ties with fewer than min_group respondents are left out and no "
+            "figure depends on them. n counts respondent-partner scores behind a figure."
+        ),
+    }
+    return extract
+
+
+def _extract_rates(
+    analysis: Analysis, fam: Callable[[object], str]
+) -> list[dict[str, object]] | None:
+    rates = analysis.response_rates
+    if rates is None:
+        return None
+    rows: list[dict[str, object]] = []
+    for by in ("all", "role"):
+        part = rates[rates["by"] == by].copy()
+        part["family"] = part["group"].map(fam) if by == "role" else part["group"]
+        for label, group in part.groupby("family", sort=True):
+            hidden = bool(group["suppressed"].any())
+            invited = int(group["invited"].sum())
+            completed = None if hidden else int(group["completed"].sum())
+            rows.append(
+                {
+                    "by": by,
+                    "group": str(label),
+                    "invited": invited,
+                    "completed": completed,
+                    "rate": _round(completed / invited)
+                    if completed is not None and invited
+                    else None,
+                }
+            )
+    return rows
+
+
+def _as_float(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _round(value: float | None) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), DECIMALS)
+
+
+# --------------------------------------------------------------------------- Markdown report
+
+
+def _md(text: object) -> str:
+    """Escape Markdown so role names show as written."""
+    out = str(text)
+    for char in "\\`*_{}[]<>#!|":
+        out = out.replace(char, "\\" + char)
+    return out
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return "-"
+    return f"{float(value):.{DECIMALS}f}"  # type: ignore[arg-type]
+
+
+def _tie_line(tie: pd.Series, analysis: Analysis) -> str:
+    reverse = analysis.tie(str(tie["partner_role"]), str(tie["respondent_role"]))
+    text = (
+        f"- **{_md(tie['respondent_role'])} about {_md(tie['partner_role'])}**: "
+        f"{_fmt(tie['rc_index'])} ({tie['band']}, n={int(tie['n'])})"
+    )
+    if tie["respondent_role"] == tie["partner_role"]:
+        return text + " - within the role"
+    if reverse is not None and not bool(reverse["suppressed"]):
+        text += f"; the other way round: {_fmt(reverse['rc_index'])}"
+    return text
+
+
+def report_markdown(analysis: Analysis, images: Mapping[str, str]) -> str:
+    """A one-page summary for facilitated sense-making: patterns between roles, not people."""
+    overall = analysis.overall
+    lines = ["# Relational Coordination: results for discussion", ""]
+    if overall.suppressed:
+        lines += [
+            f"Too few answers to show results: no tie reached {analysis.min_group} respondents.",
+            "",
+        ]
+    else:
+        lines.append(
+            f"Overall RC **{_fmt(overall.rc)}** on a 1-5 scale ({overall.band}), from "
+            f"{overall.n_respondents} respondents in {overall.n_ties} shown ties. Within roles "
+            f"{_fmt(overall.within_role)}, between roles {_fmt(overall.between_role)}; "
+            f"communication {_fmt(overall.communication)}, relationships "
+            f"{_fmt(overall.relationship)}."
+        )
+    rates = analysis.response_rates
+    if rates is not None:
+        total = rates[rates["by"] == "all"].iloc[0]
+        if not bool(total["suppressed"]):
+            lines.append(
+                f"Response rate {float(total['rate']):.0%} ({int(total['completed'])} of "
+                f"{int(total['invited'])} invited)."
+            )
+    if analysis.reliability.alpha is not None:
+        lines.append(
+            f"Reliability of the seven questions: Cronbach's alpha "
+            f"{analysis.reliability.alpha:.2f}."
+        )
+    lines.append("")
+    for name, title in (
+        (HEATMAP_PNG, "Heat map of RC between roles"),
+        (NETWORK_PNG, "Network of roles"),
+        (DIMENSIONS_PNG, "RC by dimension"),
+        (TREND_PNG, "Change since the previous round"),
+    ):
+        if name in images:
+            lines.append(f"![{title}]({images[name]})")
+    lines.append("")
+
+    shown = analysis.ties[~analysis.ties["suppressed"]].sort_values(
+        ["rc_index", "respondent_role", "partner_role"], ascending=[False, True, True]
+    )
+    if len(shown):
+        count = min(3, max(1, len(shown) // 2))
+        lines += ["## Where coordination is strongest", ""]
+        lines += [_tie_line(t, analysis) for _, t in shown.head(count).iterrows()]
+        lines += ["", "## Where it is weakest", ""]
+        lines += [_tie_line(t, analysis) for _, t in shown.tail(count)[::-1].iterrows()]
+        lines.append("")
+
+    if analysis.trends is not None and analysis.trends.overall is not None:
+        change = analysis.trends.overall
+        noise = "within noise" if change.within_noise else "beyond noise"
+        lines += [
+            "## Since the previous round",
+            "",
+            f"Overall RC changed by {change.change:+.2f} ({noise}; interval "
+            f"{change.ci_low:+.2f} to {change.ci_high:+.2f}).",
+            "",
+        ]
+
+    lines += [
+        "## Questions for the conversation",
+        "",
+        "1. What makes the strongest ties work? Which habits or routines could other roles borrow?",
+        "2. For the weakest ties, how does each side see the work between them? Ties are "
+        "asymmetric: compare how A describes B with how B describes A.",
+        "3. Which one or two ties matter most for the work we do together, and what small "
+        "change could we try before the next round?",
+        "",
+        "## Reading these results",
+        "",
+        f"Scores run from 1 (weakest) to 5; below {analysis.bands.weak_below:g} is weak, "
+        f"{analysis.bands.weak_below:g}-{analysis.bands.strong_above:g} moderate, above "
+        f"{analysis.bands.strong_above:g} strong. They describe how roles experience working "
+        "together, a property of how the work is organised, not a verdict on any person or "
+        "team. Use them to open a facilitated conversation, not to assign blame.",
+        "",
+    ]
+    lines += [f"- {note}" for note in suppression_notes(analysis, _md)]
+    lines += [
+        "",
+        f"Detailed tables: [{TIES_CSV}]({TIES_CSV}), [{ROLES_CSV}]({ROLES_CSV}) and "
+        f"[{REPORT_XLSX}]({REPORT_XLSX}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- workbook
+
+_HEADER_FONT = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_HIDDEN_FILL = PatternFill("solid", fgColor="E7E6E6")
+
+
+def _put(sheet: Worksheet, row: int, column: int, value: object) -> None:
+    """Write a value; text is always stored as text, never as a formula."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return
+    if isinstance(value, np.generic):
+        value = value.item()
+    cell = sheet.cell(row=row, column=column)
+    if isinstance(value, bool):
+        cell.value = "yes" if value else "no"
+    elif isinstance(value, int | float):
+        cell.value = value
+        if isinstance(value, float):
+            cell.number_format = "0.00"
+    else:
+        cell.value = str(value)
+        cell.data_type = "s"
+
+
+def _table(sheet: Worksheet, frame: pd.DataFrame, *, start_row: int = 1) -> None:
+    for j, column in enumerate(frame.columns, start=1):
+        header = sheet.cell(row=start_row, column=j, value=str(column))
+        header.font = _HEADER_FONT
+        header.fill = _HEADER_FILL
+    hidden = frame["suppressed"].to_numpy(dtype=bool) if "suppressed" in frame else None
+    for i, values in enumerate(frame.itertuples(index=False), start=start_row + 1):
+        for j, value in enumerate(values, start=1):
+            _put(sheet, i, j, value)
+            if hidden is not None and hidden[i - start_row - 1]:
+                sheet.cell(row=i, column=j).fill = _HIDDEN_FILL
+    sheet.freeze_panes = f"A{start_row + 1}"
+    for j, column in enumerate(frame.columns, start=1):
+        sheet.column_dimensions[get_column_letter(j)].width = max(10, min(28, len(column) + 3))
+
+
+def _key_values(sheet: Worksheet, rows: Iterable[tuple[str, object]]) -> None:
+    for i, (key, value) in enumerate(rows, start=1):
+        _put(sheet, i, 1, key)
+        sheet.cell(row=i, column=1).font = _HEADER_FONT
+        _put(sheet, i, 2, value)
+    sheet.column_dimensions["A"].width = 40
+    sheet.column_dimensions["B"].width = 60
+
+
+def report_workbook(analysis: Analysis) -> bytes:
+    """``report.xlsx``: Summary, Ties, Roles, Dimensions, Response rates, Notes on suppression
+    (and Trends when a previous round was given)."""
+    book = Workbook()
+    summary = book.active
+    assert summary is not None
+    summary.title = "Summary"
+    overall = analysis.overall
+    rows: list[tuple[str, object]] = [
+        ("Overall RC (1-5)", overall.rc),
+        ("Band", overall.band),
+        ("Communication", overall.communication),
+        ("Relationship", overall.relationship),
+        ("Within-role ties", overall.within_role),
+        ("Between-role ties", overall.between_role),
+        ("Respondents in shown ties", overall.n_respondents),
+        ("Shown ties", overall.n_ties),
+        ("Hidden ties", int(analysis.ties["suppressed"].sum())),
+        ("Cronbach's alpha (7 items)", analysis.reliability.alpha),
+        ("Complete cases for alpha", analysis.reliability.n_complete),
+        ("Minimum group size", analysis.min_group),
+        (
+            "Bands",
+            f"weak < {analysis.bands.weak_below:g} <= moderate <= "
+            f"{analysis.bands.strong_above:g} < strong",
+        ),
+    ]
+    if analysis.trends is not None and analysis.trends.overall is not None:
+        rows.append(("Change in overall RC since previous round", analysis.trends.overall.change))
+    _key_values(summary, rows)
+
+    _table(book.create_sheet("Ties"), analysis.ties)
+    _table(book.create_sheet("Roles"), analysis.roles)
+    dims = book.create_sheet("Dimensions")
+    _table(dims, _dimensions_wide(analysis))
+
+    rates_sheet = book.create_sheet("Response rates")
+    if analysis.response_rates is None:
+        _put(rates_sheet, 1, 1, "No invitation list was given, so there are no response rates.")
+    else:
+        _table(rates_sheet, analysis.response_rates)
+        for i in range(len(analysis.response_rates)):
+            rates_sheet.cell(row=i + 2, column=5).number_format = "0%"
+
+    notes = book.create_sheet("Notes on suppression")
+    notes.column_dimensions["A"].width = 120
+    for i, note in enumerate(suppression_notes(analysis), start=1):
+        _put(notes, i, 1, note)
+        notes.cell(row=i, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+
+    if analysis.trends is not None:
+        _table(book.create_sheet("Trends"), trends_frame(analysis))
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _dimensions_wide(analysis: Analysis) -> pd.DataFrame:
+    frame = analysis.dimensions
+    wide = pd.DataFrame({"dimension": list(DIMENSIONS)})
+    overall = frame[frame["scope"] == OVERALL].set_index("dimension")["mean"]
+    wide["all shown ties"] = wide["dimension"].map(overall).astype("float64")
+    by_role = frame[frame["scope"] == BY_ROLE]
+    for role in dict.fromkeys(str(r) for r in by_role["role"]):
+        means = by_role[by_role["role"] == role].set_index("dimension")["mean"]
+        wide[f"reported by {role}"] = wide["dimension"].map(means).astype("float64")
+    return wide
+
+
+# --------------------------------------------------------------------------- everything
+
+
+def write_all(
+    analysis: Analysis, directory: Path, *, role_families: Mapping[str, str] | None = None
+) -> list[str]:
+    """Write every output into ``directory`` (which must exist); return the file names."""
+    written: list[str] = []
+
+    def text(name: str, content: str) -> None:
+        (directory / name).write_text(content, encoding="utf-8", newline="")
+        written.append(name)
+
+    text(TIES_CSV, ties_csv(analysis))
+    text(ROLES_CSV, roles_csv(analysis))
+    text(DIMENSIONS_CSV, dimensions_csv(analysis))
+    if analysis.response_rates is not None:
+        text(RATES_CSV, rates_csv(analysis))
+    if analysis.trends is not None:
+        text(TRENDS_CSV, _csv(trends_frame(analysis)))
+    images: dict[str, str] = {}
+    drawings: Sequence[tuple[str, object]] = [
+        (HEATMAP_PNG, figures.heatmap),
+        (NETWORK_PNG, figures.network_map),
+        (DIMENSIONS_PNG, figures.dimension_profile),
+    ]
+    if analysis.trends is not None:
+        drawings = [*drawings, (TREND_PNG, figures.trend_chart)]
+    for name, draw in drawings:
+        assert callable(draw)
+        draw(analysis, directory / name)
+        images[name] = name
+        written.append(name)
+    (directory / REPORT_XLSX).write_bytes(report_workbook(analysis))
+    written.append(REPORT_XLSX)
+    text(REPORT_MD, report_markdown(analysis, images))
+    extract = build_extract(analysis, role_families)
+    text(EXTRACT_JSON, json.dumps(extract, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return written

@@ -1,0 +1,160 @@
+"""One call from answers to every published figure, and one call that writes them all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .frames import validate_answers
+from .reliability import Reliability, reliability
+from .scores import Bands, OverallScore, response_rates, score_round
+from .suppression import MIN_GROUP_DEFAULT, Pooling, check_min_group, plan_pooling
+from .trends import TrendOptions, Trends, compare_rounds
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Everything that may be published about one round; nothing in it is suppressed data.
+
+    ``ties``, ``roles`` and ``dimensions`` are the tables described in
+    :mod:`analytics.scores` (suppressed values are missing); ``pooled`` maps each pooled
+    respondent role to the group it was counted in; ``respondent_roles`` and
+    ``partner_roles`` give the display order of the role matrix.
+    """
+
+    min_group: int
+    bands: Bands
+    ties: pd.DataFrame
+    roles: pd.DataFrame
+    dimensions: pd.DataFrame
+    overall: OverallScore
+    reliability: Reliability
+    respondent_roles: tuple[str, ...]
+    partner_roles: tuple[str, ...]
+    pooled: Mapping[str, str] = field(default_factory=dict)
+    response_rates: pd.DataFrame | None = None
+    trends: Trends | None = None
+
+    def tie(self, respondent_role: str, partner_role: str) -> pd.Series | None:
+        """The published row of one tie, or None when the tie does not occur."""
+        rows = self.ties[
+            (self.ties["respondent_role"] == respondent_role)
+            & (self.ties["partner_role"] == partner_role)
+        ]
+        return None if rows.empty else rows.iloc[0]
+
+    def role(self, name: str) -> pd.Series | None:
+        """The published row of one role, or None when the role does not occur."""
+        rows = self.roles[self.roles["role"] == name]
+        return None if rows.empty else rows.iloc[0]
+
+
+def respondents_per_role(answers: pd.DataFrame) -> dict[str, int]:
+    """Distinct respondents who answered at least one item, per respondent role."""
+    answered = ~np.isnan(answers["score"].to_numpy(dtype=np.float64))
+    respondent = answers["respondent"].cat.codes.to_numpy(dtype=np.int64)
+    role = answers["respondent_role"].cat.codes.to_numpy(dtype=np.int64)
+    names = [str(c) for c in answers["respondent_role"].cat.categories]
+    n_respondents = len(answers["respondent"].cat.categories)
+    role_of = np.full(n_respondents, -1, dtype=np.int64)
+    role_of[respondent] = role  # one role per respondent (validated)
+    answering = np.bincount(respondent[answered], minlength=n_respondents) > 0
+    counts = np.bincount(role_of[answering], minlength=len(names))
+    return {name: int(counts[i]) for i, name in enumerate(names)}
+
+
+def analyze(
+    answers: pd.DataFrame,
+    *,
+    min_group: int = MIN_GROUP_DEFAULT,
+    previous: pd.DataFrame | None = None,
+    invitations: pd.DataFrame | None = None,
+    bands: Bands | None = None,
+    pooling: Pooling | None = None,
+    trend_options: TrendOptions | None = None,
+) -> Analysis:
+    """Score a round of answers and return every publishable figure.
+
+    ``answers`` (and ``previous``, the previous round's answers) are long-form answer frames
+    (validated here, see :func:`analytics.frames.validate_answers`); ``invitations`` has one
+    row per invited respondent (``respondent``, ``role``, ``completed``, optional ``team``)
+    for response rates. Small respondent roles are pooled only when ``pooling`` is given; the
+    previous round is grouped the same way as the current one so ties line up.
+    """
+    min_group = check_min_group(min_group)
+    bands = bands or Bands()
+    current = validate_answers(answers)
+    plan = plan_pooling(respondents_per_role(current), min_group, pooling)
+    scores = score_round(current, min_group=min_group, bands=bands, group_of=plan)
+    trends = None
+    if previous is not None:
+        before = score_round(
+            validate_answers(previous), min_group=min_group, bands=bands, group_of=plan
+        )
+        trends = compare_rounds(scores, before, trend_options)
+    rates = None
+    if invitations is not None:
+        rates = response_rates(invitations, min_group=min_group, group_of=plan)
+    return Analysis(
+        min_group=min_group,
+        bands=bands,
+        ties=scores.ties,
+        roles=scores.roles,
+        dimensions=scores.dimensions,
+        overall=scores.overall,
+        reliability=reliability(scores.complete_items, min_group=min_group),
+        respondent_roles=scores.pairs.groups,
+        partner_roles=scores.pairs.partners,
+        pooled=plan,
+        response_rates=rates,
+        trends=trends,
+    )
+
+
+def write_outputs(
+    analysis: Analysis,
+    out_dir: str | Path,
+    *,
+    role_families: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write every output file into ``out_dir``, all or nothing; return the paths written.
+
+    The files are written into a fresh temporary directory beside ``out_dir`` and moved into
+    place only when all of them are complete, so on any error ``out_dir`` is left as it was.
+    Files of earlier runs that this run does not produce (such as ``trend.png``) are removed
+    from ``out_dir``; other files there are left alone.
+    """
+    from .exports import KNOWN_OUTPUTS, write_all
+
+    target = Path(out_dir).absolute()
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target} exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A sibling of the target, so the final moves stay on one file system; created with
+    # mkdir (not mkdtemp) so its permissions follow the umask like any other directory.
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    staging.mkdir()
+    try:
+        names = write_all(analysis, staging, role_families=role_families)
+        if not target.exists():
+            try:
+                os.replace(staging, target)
+            except OSError:
+                if not target.is_dir():
+                    raise
+            else:
+                return [target / name for name in names]
+        for name in names:
+            os.replace(staging / name, target / name)
+        for stale in set(KNOWN_OUTPUTS) - set(names):
+            (target / stale).unlink(missing_ok=True)
+        return [target / name for name in names]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,65 @@
+"""`rcbot serve` refuses a configuration that cannot work, with one clear sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.server import ConfigError, connect
+from bot.settings import Settings
+from tests.fakes.slack_api import FakeSlack
+
+
+def settings(**kw: object) -> Settings:
+    return Settings(database_url="sqlite://", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "no chat platform is configured"),
+        ({"slack_bot_token": SecretStr("xoxb-1")}, "SLACK_SIGNING_SECRET is not set"),
+        ({"slack_signing_secret": SecretStr("s")}, "SLACK_BOT_TOKEN is not set"),
+        (
+            {"slack_bot_token": SecretStr("xoxp-user"), "slack_signing_secret": SecretStr("s")},
+            "must be a bot token",
+        ),
+    ],
+)
+async def test_incomplete_settings(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        await connect(settings(**values))
+
+
+async def test_a_token_slack_refuses() -> None:
+    async with FakeSlack.start(token="xoxb-right") as slack:
+        wrong = settings(
+            slack_bot_token=SecretStr("xoxb-wrong"),
+            slack_signing_secret=SecretStr("s"),
+            slack_api_url=slack.url,
+        )
+        with pytest.raises(ConfigError, match="Slack refused SLACK_BOT_TOKEN .* invalid_auth"):
+            await connect(wrong)
+        right = settings(
+            slack_bot_token=SecretStr("xoxb-right"),
+            slack_signing_secret=SecretStr("s"),
+            slack_api_url=slack.url,
+        )
+        connected = await connect(right)
+        assert connected.slack is not None
+
+
+def test_the_cli_says_what_to_fix(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SLACK_BOT_TOKEN": "xoxb-1"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    result = runner.invoke(app, ["serve", "--port", "0"], env=env)
+    assert result.exit_code == 2
+    output = result.output + result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in output
+    assert "Traceback" not in output
+    assert "xoxb-1" not in output
