@@ -7,9 +7,11 @@ through the same service calls the chat handlers use, with realistic non-respons
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,14 +21,20 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bot import content
-from bot.dispatch import Dispatcher, DrainReport, plan_invitations
+from bot.cli.show import print_ties
+from bot.dispatch import Dispatcher
+from bot.leader import FileLeaderLock
+from bot.lifecycle import Lifecycle
 from bot.platform import ChannelId, ChatPlatform, MessageRef
 from bot.platforms.fake import FakeChatPlatform
-from surveys.clock import FixedClock
+from bot.reporting import RoundReport, build_report, enqueue_results
+from bot.scheduler import SchedulerHost
+from surveys.clock import SimulatedClock
 from surveys.delivery import Outbox
 from surveys.dimensions import DIMENSIONS
 from surveys.importing import RawTable
-from surveys.model import AnswerPage, Email, InvitationId, Platform
+from surveys.model import AnswerPage, Email, InvitationId, Platform, Round
+from surveys.outbox import OutboxState
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine
 from surveys.service import NewSurvey, SurveyService
@@ -216,7 +224,8 @@ class Plan:
     """How many partner roles this person answers before stopping."""
 
 
-async def run_demo(out_dir: Path, seed: int, console: Console) -> None:
+async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 20.0) -> None:
+    """Fourteen simulated days in about ``seconds`` real seconds, on the real scheduler."""
     rng = random.Random(seed)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -224,18 +233,20 @@ async def run_demo(out_dir: Path, seed: int, console: Console) -> None:
     db_path = out_dir / "demo.db"
     engine = make_engine(f"sqlite:///{db_path}")
     migrate.upgrade(engine)
-    clock = FixedClock(START)
+    clock = SimulatedClock(START, scale=ROUND_LENGTH.total_seconds() / seconds)
     service = SurveyService(engine, clock)
-    slack = FakeChatPlatform(Platform.SLACK)
-    teams = FakeChatPlatform(Platform.TEAMS)
+    slack = FakeChatPlatform(Platform.SLACK, clock=clock)
+    teams = FakeChatPlatform(Platform.TEAMS, clock=clock)
     platforms: dict[Platform, ChatPlatform] = {Platform.SLACK: slack, Platform.TEAMS: teams}
 
-    # Undeliverable invitations are summarised below; no need for a log line for each.
-    logging.getLogger("bot.dispatch").setLevel(logging.ERROR)
+    # What the scheduler and sender log is summarised below; keep the screen for the story.
+    for name in ("bot", "apscheduler"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     console.rule("[bold]rcbot demo: one survey round on two services")
     for spec in (CHEMO, CRISIS):
         chat = slack if spec.platform is Platform.SLACK else teams
         chat.add_channel(ChannelId(spec.channel))
+        chat.add_user(Email(f"rc.lead@{spec.domain}"))
         service.create_survey(
             NewSurvey(
                 spec.name,
@@ -245,49 +256,91 @@ async def run_demo(out_dir: Path, seed: int, console: Console) -> None:
             )
         )
         table = people(spec, rng)
-        report = service.import_participants(spec.name, table)
+        imported = service.import_participants(spec.name, table)
         # Almost everyone can be found on the platform; a few e-mails are out of date.
         for _, row in table.rows:
             if rng.random() > 0.03:
                 chat.add_user(Email(row["email"]))
         service.open_round(spec.name, START + ROUND_LENGTH)
         console.print(
-            f"[bold]{spec.name}[/] ({spec.platform.value}): {report.total} participants in "
+            f"[bold]{spec.name}[/] ({spec.platform.value}): {imported.total} participants in "
             f"{len(spec.roles)} roles; round 1 open for 14 days."
         )
-
-    outbox = Outbox(engine, clock)
-    dispatcher = Dispatcher(service, outbox, platforms, batch=20)
-    planned = plan_invitations(service, outbox)
-    with Progress(console=console, transient=False) as bar:
-        task = bar.add_task("Sending invitations", total=planned)
-        sending = DrainReport()
-        while True:
-            step = await dispatcher.drain(max_batches=1)
-            bar.advance(task, step.handled)
-            sending.sent += step.sent
-            sending.problems.extend(step.problems)
-            if not step.handled:
-                break
     console.print(
-        f"Sent {sending.sent} invitations; {len(sending.problems)} people could not be reached "
-        "and are listed to their survey's owner"
-        + (f" (e.g. {sending.problems[0][1]})." if sending.problems else ".")
+        f"The scheduler runs the round on an accelerated clock: 14 days in about "
+        f"{seconds:.0f} seconds. Reminders go only to people who have not answered, in "
+        "their working hours."
     )
 
-    plans = _plans(service, rng)
-    with Progress(console=console) as bar:
-        task = bar.add_task("Staff answering over 14 days", total=len(plans))
-        for plan in plans:
-            clock.set(plan.at)
-            await _answer(service, platforms, plan, rng)
-            bar.advance(task)
+    outbox = Outbox(engine, clock)
+    reports: dict[str, RoundReport] = {}
 
-    clock.set(START + ROUND_LENGTH)
-    closed = service.close_due_rounds()
-    console.print(f"Closed {len(closed)} rounds at {START + ROUND_LENGTH:%A %-d %B %H:%M} UTC.")
+    async def publish(round_: Round) -> None:
+        survey = service.get_survey_by_id(round_.survey_id)
+        report = await asyncio.to_thread(
+            build_report, service, survey.name, round_.number, out_dir / "reports"
+        )
+        reports[survey.name] = report
+        enqueue_results(report, outbox)
+
+    lifecycle = Lifecycle(service, outbox, Dispatcher(service, outbox, platforms), publish)
+    host = SchedulerHost(
+        engine,
+        lifecycle,
+        FileLeaderLock(out_dir / "demo.db.leader"),
+        tick_seconds=0.2,
+        poll_seconds=0.05,
+    )
+    plans = _plans(service, rng)
+    stop = asyncio.Event()
+    running = asyncio.create_task(host.run(stop))
+    deadline = time.monotonic() + seconds * 4 + 30
+    try:
+        with Progress(console=console) as bar:
+            task = bar.add_task("Day 1", total=ROUND_LENGTH.days)
+            while time.monotonic() < deadline:
+                now = clock.now()
+                while plans and plans[0].at <= now:
+                    plan = plans.pop(0)
+                    if not await _answer(service, platforms, plan, rng):
+                        # Not delivered yet: this person answers a little later instead.
+                        plan.at = now + timedelta(hours=6)
+                        plans.append(plan)
+                        plans.sort(key=lambda p: p.at)
+                day = min((now - START).days, ROUND_LENGTH.days)
+                sent = _count(slack, teams, "reminder")
+                bar.update(
+                    task,
+                    completed=day,
+                    description=f"Day {min(day + 1, 14):>2} ({now:%a}): {sent} reminders sent",
+                )
+                if len(reports) == 2 and not outbox.items(states=[OutboxState.PENDING]):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+
+    console.print(
+        f"Invitations sent: {_count(slack, teams, 'invitation')}; reminders: "
+        f"{_count(slack, teams, 'reminder')}; owner digests: {_count(slack, teams, 'digest')}."
+    )
     for spec in (CHEMO, CRISIS):
         _print_status(service, spec.name, console)
+        report = reports.get(spec.name)
+        if report is not None and report.analysis is not None:
+            print_ties(
+                console, report.analysis, title=f"{spec.name}: RC per tie", hide_suppressed=True
+            )
+        chat = slack if spec.platform is Platform.SLACK else teams
+        for post in chat.channel_posts(ChannelId(spec.channel)):
+            files = ", ".join(a.filename for a in post.attachments)
+            console.print(
+                f"[bold]Posted to the leadership channel[/] ({spec.platform.value}, with {files}):"
+            )
+            console.print(post.message.plain())
+        if report is not None:
+            console.print(f"Files: {report.folder}")
     console.print(
         f"\nThe demo database is {db_path}; try "
         f"[bold]DATABASE_URL=sqlite:///{db_path} rcbot round status --survey "
@@ -296,13 +349,23 @@ async def run_demo(out_dir: Path, seed: int, console: Console) -> None:
     engine.dispose()
 
 
+def _count(slack: FakeChatPlatform, teams: FakeChatPlatform, kind: str) -> int:
+    return sum(
+        1
+        for chat in (slack, teams)
+        for posts in chat.conversations.values()
+        for post in posts
+        if post.key is not None and post.key.startswith(f"{kind}:")
+    )
+
+
 def _plans(service: SurveyService, rng: random.Random) -> list[Plan]:
     specs = {s.name: s for s in (CHEMO, CRISIS)}
     plans: list[Plan] = []
     for name, spec in specs.items():
         rates = {r.name: r.response_rate for r in spec.roles}
         for inv in service.invitations(name):
-            if inv.delivery.value != "sent" or inv.id is None:
+            if inv.id is None:
                 continue
             if rng.random() >= rates[inv.role] * 1.15:
                 continue
@@ -323,8 +386,13 @@ async def _answer(
     platforms: dict[Platform, ChatPlatform],
     plan: Plan,
     rng: random.Random,
-) -> None:
+) -> bool:
+    """Answer as planned; False when the invitation has not arrived yet."""
     view = service.view(plan.invitation)
+    if not view.round.accepts_answers(service.clock.now()):
+        return True  # too late: the round has closed
+    if view.invitation.delivered_at is None:
+        return False
     spec = CHEMO if view.survey.name == CHEMO.name else CRISIS
     personal = rng.gauss(0, 0.35)
     for partner in view.invitation.partner_roles[: plan.pages]:
@@ -335,6 +403,7 @@ async def _answer(
     if done.invitation.completed and done.invitation.message_ref:
         ref = MessageRef.decode(done.invitation.message_ref)
         await platforms[ref.platform].update_message(ref, content.answered(done))
+    return True
 
 
 def _print_status(service: SurveyService, name: str, console: Console) -> None:

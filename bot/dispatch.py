@@ -184,7 +184,8 @@ class Dispatcher:
                     reason = f"not found on {item.platform.value} by e-mail"
                     self._undeliverable(item, email, reason, DeliveryState.FAILED, report)
                     return
-                ref = await chat.send_direct(found, message, key=item.key)
+                files = [_attachment(f) for f in item.payload.get("files", [])]
+                ref = await chat.send_direct(found, message, key=item.key, attachments=files)
             else:
                 pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
                 user = users.get(pid)

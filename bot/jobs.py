@@ -6,13 +6,35 @@ A job stored in the database cannot hold a Python object, so the scheduler host 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 
 from bot.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 
 _lifecycle: Lifecycle | None = None
+_running = 0
+"""Jobs under way (sync ones run in a worker thread), so a stopping host can let them end."""
+_lock = threading.Lock()
+
+
+def busy() -> bool:
+    return _running > 0
+
+
+@contextlib.contextmanager
+def _tracked() -> Iterator[None]:
+    global _running
+    with _lock:
+        _running += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _running -= 1
 
 
 def install(lifecycle: Lifecycle | None) -> None:
@@ -20,32 +42,44 @@ def install(lifecycle: Lifecycle | None) -> None:
     _lifecycle = lifecycle
 
 
-def _current() -> Lifecycle:
+def _current() -> Lifecycle | None:
     if _lifecycle is None:
-        raise RuntimeError("no lifecycle installed; the scheduler host must call install()")
+        # A run already under way when this process stopped leading: nothing to do.
+        log.debug("no lifecycle installed; job skipped")
     return _lifecycle
 
 
 def open_rounds() -> None:
-    lifecycle = _current()
-    lifecycle.open_rounds()
-    lifecycle.invite()
+    with _tracked():
+        if lifecycle := _current():
+            lifecycle.open_rounds()
+            lifecycle.invite()
 
 
 def remind() -> None:
-    _current().remind()
+    with _tracked():
+        if lifecycle := _current():
+            lifecycle.remind()
 
 
 def digest() -> None:
-    _current().digest()
+    with _tracked():
+        if lifecycle := _current():
+            lifecycle.digest()
 
 
 async def close_rounds() -> None:
-    await _current().close_rounds()
+    with _tracked():
+        if lifecycle := _current():
+            await lifecycle.close_rounds()
 
 
 async def send() -> None:
-    report = await _current().send()
+    lifecycle = _current()
+    if lifecycle is None:
+        return
+    with _tracked():
+        report = await lifecycle.send()
     if report.handled or report.uncertain:
         log.info(
             "outbox: %d sent, %d to retry, %d failed, %d uncertain",

@@ -64,9 +64,14 @@ class ChatPlatform(Protocol):
         ...
 
     async def send_direct(
-        self, user: PlatformUserId, message: Message, *, key: str | None = None
+        self,
+        user: PlatformUserId,
+        message: Message,
+        *,
+        key: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
-        """Send a one-to-one message from the bot to ``user``.
+        """Send a one-to-one message from the bot to ``user``, with files if given.
 
         ``key`` is the outbox key; platforms that can search their history store it with the
         message so that a sender restarted after a crash can tell whether it went out.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -15,11 +16,12 @@ from bot.dispatch import Dispatcher
 from bot.leader import leader_lock
 from bot.lifecycle import Lifecycle, OnClosed
 from bot.platform import ChatPlatform
+from bot.reporting import build_report, enqueue_results
 from bot.scheduler import SchedulerHost
 from bot.settings import Settings
 from surveys.clock import Clock, SimulatedClock, SystemClock
 from surveys.delivery import Outbox
-from surveys.model import Platform
+from surveys.model import Platform, Round
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine, safe_url
 from surveys.persistence.orm import RuntimeStateRow
@@ -76,10 +78,23 @@ class Runtime:
     def use_platforms(self, platforms: Mapping[Platform, ChatPlatform]) -> None:
         self._platforms = dict(platforms)
 
-    def lifecycle(self, on_closed: OnClosed | None = None) -> Lifecycle:
+    def lifecycle(self) -> Lifecycle:
         service = self.service()
         dispatcher = Dispatcher(service, self.outbox, self.platforms)
-        return Lifecycle(service, self.outbox, dispatcher, on_closed)
+        return Lifecycle(service, self.outbox, dispatcher, self.publisher(service))
+
+    def publisher(self, service: SurveyService) -> OnClosed:
+        """What happens when a round closes: analyse it and queue the results."""
+        outbox, reports = self.outbox, self.settings.reports_dir
+
+        async def publish(round_: Round) -> None:
+            survey = service.get_survey_by_id(round_.survey_id)
+            report = await asyncio.to_thread(
+                build_report, service, survey.name, round_.number, reports
+            )
+            enqueue_results(report, outbox)
+
+        return publish
 
     def scheduler(self, lifecycle: Lifecycle) -> SchedulerHost:
         return SchedulerHost(

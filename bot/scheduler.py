@@ -61,6 +61,7 @@ class SchedulerHost:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_seconds)
         finally:
+            await self._finish_running_jobs()
             self._stop()
             await asyncio.to_thread(self.lock.release)
 
@@ -88,7 +89,18 @@ class SchedulerHost:
                 next_run_time=now,
             )
         self._scheduler = scheduler
-        log.info("this process leads the scheduler (every %.0f s)", self.tick_seconds)
+        log.info("this process leads the scheduler (every %g s)", self.tick_seconds)
+
+    async def _finish_running_jobs(self, seconds: float = 30.0) -> None:
+        """Pause, then let jobs under way finish (a send cut short would wait for its lease)."""
+        if self._scheduler is None:
+            return
+        self._scheduler.pause()
+        for _ in range(int(seconds / 0.05)):
+            if not jobs.busy():
+                return
+            await asyncio.sleep(0.05)
+        log.warning("stopping with jobs still running; the outbox will settle them")
 
     def _stop(self) -> None:
         if self._scheduler is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     time_scale: float = Field(1.0, gt=0, validation_alias=_env("RCBOT_TIME_SCALE"))
     clock_anchor: float | None = Field(None, validation_alias=_env("RCBOT_CLOCK_ANCHOR"))
     log_level: str = Field("INFO", validation_alias=_env("RCBOT_LOG_LEVEL"))
+    reports_dir: Path = Field(Path("rcbot-reports"), validation_alias=_env("RCBOT_REPORTS_DIR"))
+    """Where each closed round's files (images, CSV, workbook, report) are written."""
     tick: float | None = Field(None, gt=0, validation_alias=_env("RCBOT_TICK_SECONDS"))
     """How often (real seconds) the scheduler looks for due work."""
 

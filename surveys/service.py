@@ -36,6 +36,7 @@ from surveys.model import (
     RoundState,
     RoundStatus,
     Survey,
+    SurveyId,
     check_page,
     check_role_name,
     parse_email,
@@ -126,6 +127,10 @@ class SurveyService:
     def get_survey(self, name: str) -> Survey:
         with self._uow() as uow:
             return uow.surveys.get(name)
+
+    def get_survey_by_id(self, survey_id: SurveyId) -> Survey:
+        with self._uow() as uow:
+            return uow.surveys.get_by_id(survey_id)
 
     def set_partner_roles(
         self, survey_name: str, role: str, partners: Sequence[str] | None

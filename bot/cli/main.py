@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bot.cli.errors import RcbotGroup, UserError
 from bot.cli.parsing import parse_duration, parse_instant
+from bot.cli.show import print_ties
 from bot.content import local_date, status_lines
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -26,7 +27,7 @@ from surveys.instrument import (
     load_instrument,
     read_instrument_file,
 )
-from surveys.model import DEFAULT_MIN_GROUP, DEFAULT_TIMEZONE, Platform
+from surveys.model import DEFAULT_MIN_GROUP, DEFAULT_TIMEZONE, Platform, check_min_group
 from surveys.persistence import migrate
 from surveys.service import NewSurvey, check_roles_argument
 
@@ -75,8 +76,9 @@ def _root(ctx: typer.Context) -> None:
     )
     if rt.settings.log_level.upper() != "DEBUG":
         # Their routine INFO lines (each migration check, each job run) drown rcbot's own.
-        for noisy in ("alembic", "apscheduler"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        # "skipped: maximum number of running instances" is routine when a send runs long.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 # --- database ------------------------------------------------------------------------------
@@ -389,6 +391,43 @@ def round_nudge(ctx: typer.Context, survey: SurveyOpt) -> None:
         out.print("Nobody to nudge: everyone has answered, opted out or was reminded today.")
 
 
+@round_app.command("report")
+def round_report(
+    ctx: typer.Context,
+    survey: SurveyOpt,
+    number: Annotated[int | None, typer.Option("--round", help="Default: the latest.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Default: RCBOT_REPORTS_DIR/<survey>/round-N.")
+    ] = None,
+) -> None:
+    """Write a closed round's results: ties.csv, roles.csv, images, report.xlsx, report.md."""
+    from bot.reporting import build_report
+
+    rt = runtime(ctx)
+    service = rt.service()
+    status = service.round_status(survey, number)
+    if status.round.state.value != "closed":
+        raise UserError(
+            f"Round {status.round.number} of '{survey}' is still {status.round.state.value}; "
+            "results are computed when it closes (rcbot round close)."
+        )
+    with err.status("Analysing answers and drawing the pictures..."):
+        report = build_report(service, survey, status.round.number, rt.settings.reports_dir)
+    if report.analysis is None:
+        out.print("No answers in this round, so there are no results to write.")
+        return
+    folder = report.folder
+    if out_dir is not None:
+        from analytics import write_outputs
+
+        files = write_outputs(report.analysis, out_dir)
+        folder = out_dir
+    else:
+        files = list(report.files)
+    print_ties(out, report.analysis)
+    out.print(f"Wrote {len(files)} files to {folder}.")
+
+
 @round_app.command("list")
 def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
     """List a survey's rounds."""
@@ -403,6 +442,48 @@ def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
             local_date(r.closes_at, zone),
         )
     out.print(table)
+
+
+# --- analysis ------------------------------------------------------------------------------
+
+
+@app.command()
+def analyze(
+    answers: Annotated[
+        Path,
+        typer.Argument(
+            help="Long-form CSV: respondent,respondent_role,partner_role,dimension,score"
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the results.")],
+    min_group: Annotated[
+        int, typer.Option(help="Hide any group with fewer respondents (3-25).")
+    ] = DEFAULT_MIN_GROUP,
+    previous: Annotated[
+        Path | None, typer.Option(help="The previous round's answers, for trends.")
+    ] = None,
+) -> None:
+    """Score an answers file: ties.csv, roles.csv, heat map, network, report.xlsx, report.md.
+
+    Bad input stops with the line and column at fault, and nothing is written."""
+    from analytics import AnswersError, load_answers_csv, write_outputs
+    from analytics import analyze as run_analysis
+
+    check_min_group(min_group)
+    try:
+        with err.status("Analysing answers and drawing the pictures..."):
+            current = load_answers_csv(answers)
+            before = load_answers_csv(previous) if previous is not None else None
+            result = run_analysis(current, min_group=min_group, previous=before)
+            files = write_outputs(result, out_dir)
+    except AnswersError as exc:
+        raise UserError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise UserError(f"{exc.filename} does not exist.") from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print_ties(out, result)
+    out.print(f"Wrote {len(files)} files to {out_dir}.")
 
 
 # --- running -------------------------------------------------------------------------------

@@ -62,13 +62,18 @@ class FakeChatPlatform:
         return Resolution(found, missing)
 
     async def send_direct(
-        self, user: PlatformUserId, message: Message, *, key: str | None = None
+        self,
+        user: PlatformUserId,
+        message: Message,
+        *,
+        key: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
         if user in self.failures:
             raise self.failures[user]
         if user not in self.users.values():
             raise DeliveryError(f"unknown user {user}", permanent=True)
-        return self._post(f"D-{user}", message, (), key)
+        return self._post(f"D-{user}", message, tuple(attachments), key)
 
     async def find_sent(self, user: PlatformUserId, key: str) -> MessageRef | None:
         for posted in self.conversations.get(f"D-{user}", []):

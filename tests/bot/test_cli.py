@@ -221,3 +221,50 @@ def test_help_everywhere(args: list[str], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args] if args else ["--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+ANSWERS = "respondent,respondent_role,partner_role,dimension,score\n" + "".join(
+    f"r{i},Nurses,Doctors,{d},{3 + i % 2}\n"
+    for i in range(6)
+    for d in (
+        "frequent",
+        "timely",
+        "accurate",
+        "problem_solving",
+        "shared_goals",
+        "shared_knowledge",
+        "mutual_respect",
+    )
+)
+
+
+def test_analyze_writes_the_contract_files(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "answers.csv").write_text(ANSWERS)
+    out = cli("analyze", "answers.csv", "--out", "results")
+    assert "Nurses" in out
+    assert "3.50" in out
+    header = (tmp_path / "results" / "ties.csv").read_text().splitlines()[0]
+    assert header == (
+        "respondent_role,partner_role,n,rc_index,frequent,timely,accurate,problem_solving,"
+        "shared_goals,shared_knowledge,mutual_respect,band,suppressed"
+    )
+    assert (tmp_path / "results" / "heatmap.png").exists()
+
+
+def test_analyze_refuses_bad_input_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text(
+        ANSWERS.replace("r2,Nurses,Doctors,timely,3", "r2,Nurses,Doctors,timely,7")
+    )
+    out = cli("analyze", "bad.csv", "--out", "results", code=2)
+    assert "line" in out
+    assert "score" in out
+    assert not (tmp_path / "results").exists()
+    assert "between 3 and 25" in cli("analyze", "bad.csv", "--out", "r", "--min-group", "2", code=2)
+
+
+def test_round_report_needs_a_closed_round(ready: Cli, tmp_path: Path) -> None:
+    ready("participants", "import", "people.csv", "--survey", "Chemo")
+    ready("round", "open", "--survey", "Chemo", "--closes-in", "14d")
+    assert "still open" in ready("round", "report", "--survey", "Chemo", code=2)
+    ready("round", "close", "--survey", "Chemo")
+    assert "No answers in this round" in ready("round", "report", "--survey", "Chemo")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.dispatch import Dispatcher, plan_invitations
-from bot.messages import Message, message_from_dict, message_to_dict
+from bot.messages import Attachment, Message, message_from_dict, message_to_dict
 from bot.platform import ChatPlatform, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.fake import FakeChatPlatform
 from surveys.clock import FixedClock
@@ -184,9 +184,14 @@ class NoHistory:
         return await self.inner.resolve_users(emails)
 
     async def send_direct(
-        self, user: PlatformUserId, message: Message, *, key: str | None = None
+        self,
+        user: PlatformUserId,
+        message: Message,
+        *,
+        key: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
-        return await self.inner.send_direct(user, message, key=key)
+        return await self.inner.send_direct(user, message, key=key, attachments=attachments)
 
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
         return await self.inner.update_message(ref, message)

@@ -42,7 +42,7 @@ async def test_a_token_slack_refuses() -> None:
             slack_signing_secret=SecretStr("s"),
             slack_api_url=slack.url,
         )
-        with pytest.raises(ConfigError, match="Slack refused SLACK_BOT_TOKEN .* invalid_auth"):
+        with pytest.raises(ConfigError, match=r"Slack refused SLACK_BOT_TOKEN .* invalid_auth"):
             await connect(wrong)
         right = settings(
             slack_bot_token=SecretStr("xoxb-right"),

@@ -36,6 +36,10 @@ class Harness(Protocol):
         """File names posted to the channel, oldest first."""
         ...
 
+    def files_of(self, user: PlatformUserId) -> list[str]:
+        """File names the bot sent the user directly, oldest first."""
+        ...
+
 
 @dataclass
 class FakeHarness:
@@ -52,6 +56,9 @@ class FakeHarness:
 
     def channel_files(self, channel: ChannelId) -> list[str]:
         return [a.filename for p in self.platform.channel_posts(channel) for a in p.attachments]
+
+    def files_of(self, user: PlatformUserId) -> list[str]:
+        return [a.filename for p in self.platform.inbox(user) for a in p.attachments]
 
 
 async def fake_harness() -> AsyncIterator[Harness]:
@@ -81,6 +88,9 @@ class SlackHarness:
 
     def channel_files(self, channel: ChannelId) -> list[str]:
         return [f.name for f in self.server.files(channel)]
+
+    def files_of(self, user: PlatformUserId) -> list[str]:
+        return [f.name for f in self.server.files(self.server.dm_channel(user))]
 
 
 async def slack_harness() -> AsyncIterator[Harness]:
@@ -163,6 +173,13 @@ async def test_post_to_channel_with_attachments(harness: Harness) -> None:
     ref = await harness.platform.post_to_channel(channel, Message("Results"), [png])
     assert ref.platform is harness.platform.platform
     assert harness.channel_files(channel) == ["heatmap.png"]
+
+
+async def test_send_direct_with_a_file(harness: Harness) -> None:
+    ann = harness.add_user(Email("ann@nhs.net"))
+    xlsx = Attachment("report.xlsx", b"PK\x03\x04" + b"0" * 64, "application/octet-stream")
+    await harness.platform.send_direct(ann, Message("Your workbook"), attachments=[xlsx])
+    assert harness.files_of(ann) == ["report.xlsx"]
 
 
 async def test_posting_to_a_channel_the_bot_is_not_in_fails(harness: Harness) -> None:

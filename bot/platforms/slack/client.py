@@ -129,7 +129,12 @@ class SlackPlatform:
         return Resolution(found, missing)
 
     async def send_direct(
-        self, user: PlatformUserId, message: Message, *, key: str | None = None
+        self,
+        user: PlatformUserId,
+        message: Message,
+        *,
+        key: str | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
         try:
             channel = await self._dm_channel(user)
@@ -142,9 +147,21 @@ class SlackPlatform:
             if key is not None:
                 args["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}}
             response = await self.client.chat_postMessage(**args)
+            if attachments:
+                await self._upload(channel, str(response["ts"]), attachments)
         except (SlackApiError, SlackRequestError, OSError) as exc:
             raise delivery_error(exc) from None
         return MessageRef(Platform.SLACK, str(response["channel"]), str(response["ts"]))
+
+    async def _upload(self, channel: str, ts: str, attachments: Sequence[Attachment]) -> None:
+        await self.client.files_upload_v2(
+            channel=channel,
+            thread_ts=ts,
+            file_uploads=[
+                {"content": a.content, "filename": a.filename, "title": a.title or a.filename}
+                for a in attachments
+            ],
+        )
 
     async def _dm_channel(self, user: PlatformUserId) -> str:
         channel = self._dm.get(user)
@@ -200,18 +217,7 @@ class SlackPlatform:
             )
             ts = str(response["ts"])
             if attachments:
-                await self.client.files_upload_v2(
-                    channel=channel,
-                    thread_ts=ts,
-                    file_uploads=[
-                        {
-                            "content": a.content,
-                            "filename": a.filename,
-                            "title": a.title or a.filename,
-                        }
-                        for a in attachments
-                    ],
-                )
+                await self._upload(channel, ts, attachments)
         except (SlackApiError, SlackRequestError, OSError) as exc:
             raise delivery_error(exc) from None
         return MessageRef(Platform.SLACK, str(response["channel"]), ts)

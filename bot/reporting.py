@@ -1,0 +1,226 @@
+"""From a closed round to published results: analytics files, the leadership summary, and
+the owners' workbook, all through the outbox.
+
+Only what :mod:`analytics` publishes (suppression already applied) reaches any message or
+file; the summary is framed for a facilitated conversation, not for blame.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analytics import Analysis, AnswersError, analyze, write_outputs
+from analytics.exports import HEATMAP_PNG, NETWORK_PNG, REPORT_XLSX
+from bot.messages import Context, Fields, Header, Image, Message, Text, message_to_dict
+from surveys.delivery import Outbox
+from surveys.model import Invitation, Participant, ParticipantId, Round, RoundStatus, Survey
+from surveys.outbox import NewMessage, OutboxKind
+from surveys.persistence.repositories import AnswerRecord
+from surveys.service import SurveyService
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = (
+    "What makes our strongest ties work, and what could other roles borrow from them?",
+    "For the weakest ties, how does each side see the work between them? Ties are "
+    "asymmetric: compare how A describes B with how B describes A.",
+    "Which one or two ties matter most for our patients, and what small change could we "
+    "try before the next round?",
+)
+
+
+def answers_frame(records: Sequence[AnswerRecord]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "respondent": [r.respondent for r in records],
+            "respondent_role": [r.respondent_role for r in records],
+            "partner_role": [r.partner_role for r in records],
+            "dimension": [r.dimension for r in records],
+            "score": [float("nan") if r.score is None else float(r.score) for r in records],
+        }
+    )
+    for column in ("respondent", "respondent_role", "partner_role", "dimension"):
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def invitations_frame(
+    invitations: Sequence[Invitation], people: dict[ParticipantId, Participant]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "respondent": [f"r{i.id}" for i in invitations],
+            "role": [i.role for i in invitations],
+            "completed": [i.completed for i in invitations],
+            "team": [people[i.participant_id].team or "" for i in invitations],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    survey: Survey
+    round: Round
+    status: RoundStatus
+    analysis: Analysis | None
+    """None when no answers can be shown at all."""
+    files: tuple[Path, ...]
+    folder: Path
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "survey"
+
+
+def build_report(
+    service: SurveyService, survey_name: str, number: int | None, reports_dir: Path
+) -> RoundReport:
+    """Analyse a round (against the one before it, if any) and write every output file."""
+    survey = service.get_survey(survey_name)
+    status = service.round_status(survey_name, number)
+    round_ = status.round
+    folder = reports_dir / slug(survey.name) / f"round-{round_.number}"
+    records = service.answers(survey_name, round_.number)
+    previous_records = service.answers(survey_name, round_.number - 1) if round_.number > 1 else []
+    invitations = service.invitations(survey_name, round_.number)
+    people = service.participants_by_id(i.participant_id for i in invitations)
+    if not records:
+        return RoundReport(survey, round_, status, None, (), folder)
+    try:
+        analysis = analyze(
+            answers_frame(records),
+            min_group=survey.min_group_size,
+            previous=answers_frame(previous_records) if previous_records else None,
+            invitations=invitations_frame(invitations, people),
+        )
+    except AnswersError as exc:  # pragma: no cover - the database only holds valid answers
+        log.error("round %s of %s could not be analysed: %s", round_.number, survey.name, exc)
+        raise
+    files = tuple(write_outputs(analysis, folder))
+    return RoundReport(survey, round_, status, analysis, files, folder)
+
+
+def _tie_text(row: pd.Series) -> str:
+    return (
+        f"{row['respondent_role']} about {row['partner_role']}: "
+        f"{float(row['rc_index']):.2f} ({row['band']}, n={int(row['n'])})"
+    )
+
+
+def summary_message(report: RoundReport) -> Message:
+    """The leadership summary: rate, overall RC, strongest and weakest ties, the trend, and
+    questions for a facilitated discussion. Suppressed groups never appear."""
+    survey, status, analysis = report.survey, report.status, report.analysis
+    title = f"{survey.name}: Relational Coordination, round {report.round.number}"
+    facts = [("Response rate", f"{status.rate:.0%} ({status.completed} of {status.invited})")]
+    if analysis is None or analysis.overall.suppressed:
+        text = (
+            f"Not enough answers to show results: no group reached {survey.min_group_size} "
+            "respondents, so nothing is shown to protect confidentiality."
+        )
+        return Message(title, (Header(title), Fields(tuple(facts)), Text(text)))
+    overall = analysis.overall
+    facts.append(("Overall RC", f"{overall.rc:.2f} of 5 ({overall.band})"))
+    if overall.within_role is not None and overall.between_role is not None:
+        facts.append(
+            ("Within / between roles", f"{overall.within_role:.2f} / {overall.between_role:.2f}")
+        )
+    blocks: list[Text | Header | Fields | Image | Context] = [Header(title), Fields(tuple(facts))]
+    shown = analysis.ties[~analysis.ties["suppressed"]].sort_values(
+        ["rc_index", "respondent_role", "partner_role"], ascending=[False, True, True]
+    )
+    between = shown[shown["respondent_role"] != shown["partner_role"]]
+    pool = between if len(between) >= 2 else shown
+    count = min(3, max(1, len(pool) // 2))
+    strongest = "\n".join(f"• {_tie_text(r)}" for _, r in pool.head(count).iterrows())
+    weakest = "\n".join(f"• {_tie_text(r)}" for _, r in pool.tail(count)[::-1].iterrows())
+    blocks.append(Text(f"**Strongest ties**\n{strongest}"))
+    blocks.append(Text(f"**Weakest ties**\n{weakest}"))
+    if analysis.trends is not None and analysis.trends.overall is not None:
+        change = analysis.trends.overall
+        noise = "within the noise" if change.within_noise else "beyond the noise"
+        blocks.append(Text(f"**Since the last round:** overall RC {change.change:+.2f} ({noise})."))
+    blocks.append(Image(HEATMAP_PNG, "Heat map of RC between roles"))
+    blocks.append(Image(NETWORK_PNG, "Network of roles"))
+    questions = "\n".join(f"{i}. {q}" for i, q in enumerate(QUESTIONS, start=1))
+    blocks.append(Text(f"**For the conversation**\n{questions}"))
+    blocks.append(
+        Context(
+            "These scores describe how roles experience working together: a property of how "
+            "the work is organised, not a verdict on anyone. Groups below "
+            f"{survey.min_group_size} respondents are not shown."
+        )
+    )
+    return Message(f"{title}: overall {overall.rc:.2f} ({overall.band})", tuple(blocks))
+
+
+def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
+    """The summary (with the heat map and network) to each leadership channel, and the
+    workbook privately to each owner."""
+    message = message_to_dict(summary_message(report))
+    by_name = {p.name: p for p in report.files}
+    images = [
+        {"path": str(by_name[name]), "name": name, "mime_type": "image/png", "title": title}
+        for name, title in ((HEATMAP_PNG, "Heat map"), (NETWORK_PNG, "Network of roles"))
+        if name in by_name
+    ]
+    round_id = report.round.id
+    messages = [
+        NewMessage(
+            key=f"summary:{round_id}:{channel}",
+            kind=OutboxKind.SUMMARY,
+            survey_id=report.round.survey_id,
+            platform=channel.platform,
+            recipient=f"channel:{channel.channel_id}",
+            round_id=round_id,
+            payload={"message": message, "files": images},
+        )
+        for channel in report.survey.leadership_channels
+    ]
+    if REPORT_XLSX in by_name:
+        platform = (
+            report.survey.leadership_channels[0].platform
+            if report.survey.leadership_channels
+            else None
+        )
+        note = Message(
+            f"The workbook for {report.survey.name}, round {report.round.number}",
+            (
+                Text(
+                    f"The full results of **{report.survey.name}**, round "
+                    f"{report.round.number}, are in {report.folder} (report.xlsx). Only "
+                    "figures safe to publish are in it; please share them for discussion, "
+                    "not for ranking people or teams."
+                ),
+            ),
+        )
+        if platform is not None:
+            messages.extend(
+                NewMessage(
+                    key=f"workbook:{round_id}:{owner}",
+                    kind=OutboxKind.NOTICE,
+                    survey_id=report.round.survey_id,
+                    platform=platform,
+                    recipient=f"email:{owner}",
+                    round_id=round_id,
+                    payload={
+                        "message": message_to_dict(note),
+                        "files": [
+                            {
+                                "path": str(by_name[REPORT_XLSX]),
+                                "name": REPORT_XLSX,
+                                "mime_type": "application/vnd.openxmlformats-"
+                                "officedocument.spreadsheetml.sheet",
+                            }
+                        ],
+                    },
+                )
+                for owner in report.survey.owners
+            )
+    return outbox.enqueue(messages)
