@@ -15,7 +15,12 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from bot.cli.errors import RcbotGroup, UserError
-from bot.cli.parsing import parse_duration, parse_instant
+from bot.cli.parsing import (
+    describe_policy,
+    parse_duration,
+    parse_instant,
+    parse_policy_changes,
+)
 from bot.cli.show import print_ties
 from bot.content import local_date, status_lines
 from bot.runtime import Runtime
@@ -251,6 +256,35 @@ def survey_rates(
     chosen = None if every_role else check_roles_argument(partners or "")
     survey = runtime(ctx).service().set_partner_roles(name, role, chosen)
     out.print(f"{role} now rates: {', '.join(survey.partner_roles_for(role))}.")
+
+
+@survey_app.command("reminders")
+def survey_reminders(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The survey.")],
+    after: Annotated[
+        str | None, typer.Option(help="Reminders this long after the invitation, e.g. '3d,5d'.")
+    ] = None,
+    before_close: Annotated[
+        str | None, typer.Option(help="A last reminder this long before close, or 'none'.")
+    ] = None,
+    max_reminders: Annotated[
+        int | None, typer.Option("--max", help="At most this many reminders each.")
+    ] = None,
+    hours: Annotated[
+        str | None, typer.Option(help="Local working hours, e.g. 09:00-17:00.")
+    ] = None,
+    days: Annotated[
+        str | None, typer.Option(help="Working days, e.g. mon-fri or mon,tue,thu.")
+    ] = None,
+) -> None:
+    """Show or change when reminders go out (only ever to people who have not answered)."""
+    service = runtime(ctx).service()
+    policy = service.get_survey(name).reminders
+    changes = parse_policy_changes(policy, after, before_close, max_reminders, hours, days)
+    if changes != policy:
+        policy = service.set_reminder_policy(name, changes).reminders
+    out.print(describe_policy(policy))
 
 
 # --- participants --------------------------------------------------------------------------

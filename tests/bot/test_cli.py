@@ -268,3 +268,34 @@ def test_round_report_needs_a_closed_round(ready: Cli, tmp_path: Path) -> None:
     assert "still open" in ready("round", "report", "--survey", "Chemo", code=2)
     ready("round", "close", "--survey", "Chemo")
     assert "No answers in this round" in ready("round", "report", "--survey", "Chemo")
+
+
+def test_reminder_policy_per_survey(ready: Cli) -> None:
+    out = ready("survey", "reminders", "Chemo")
+    assert "Reminders 3d, 5d after the invitation, and 1d before close; at most 3" in out
+    assert "between 09:00 and 17:00 local time on mon,tue,wed,thu,fri" in out
+    out = ready(
+        "survey",
+        "reminders",
+        "Chemo",
+        "--after",
+        "2d",
+        "--before-close",
+        "none",
+        "--max",
+        "1",
+        "--hours",
+        "08:30-18:00",
+        "--days",
+        "mon-sat",
+    )
+    assert "Reminders 2d after the invitation, and none before close; at most 1" in out
+    assert "between 08:30 and 18:00 local time on mon,tue,wed,thu,fri,sat" in out
+    assert "2d after" in ready("survey", "reminders", "Chemo")  # stored
+    assert "not working hours" in ready("survey", "reminders", "Chemo", "--hours", "9-5", code=2)
+    assert "not a list of days" in ready(
+        "survey", "reminders", "Chemo", "--days", "weekdays", code=2
+    )
+    assert "start before they end" in ready(
+        "survey", "reminders", "Chemo", "--hours", "17:00-09:00", code=2
+    )
