@@ -425,9 +425,7 @@ class InvitationRepository:
         ).all()
         return [_invitation(r) for r in rows]
 
-    def of_participant(
-        self, round_id: RoundId, participant_id: ParticipantId
-    ) -> Invitation | None:
+    def of_participant(self, round_id: RoundId, participant_id: ParticipantId) -> Invitation | None:
         row = self._s.scalar(
             select(InvitationRow).where(
                 InvitationRow.round_id == round_id,
