@@ -32,6 +32,7 @@ from bot.scheduler import SchedulerHost
 from surveys.clock import SimulatedClock
 from surveys.delivery import Outbox
 from surveys.dimensions import DIMENSIONS
+from surveys.errors import Conflict
 from surveys.importing import RawTable
 from surveys.model import AnswerPage, Email, InvitationId, Platform, Round
 from surveys.outbox import OutboxState
@@ -396,9 +397,11 @@ async def _answer(
     spec = CHEMO if view.survey.name == CHEMO.name else CRISIS
     personal = rng.gauss(0, 0.35)
     for partner in view.invitation.partner_roles[: plan.pages]:
-        service.submit_page(
-            plan.invitation, simulated_page(spec, view.invitation.role, partner, personal, rng)
-        )
+        page = simulated_page(spec, view.invitation.role, partner, personal, rng)
+        try:
+            service.submit_page(plan.invitation, page)
+        except Conflict:
+            return True  # the round closed while they were answering (the clock runs fast)
     done = service.view(plan.invitation)
     if done.invitation.completed and done.invitation.message_ref:
         ref = MessageRef.decode(done.invitation.message_ref)

@@ -102,6 +102,8 @@ class Dispatcher:
         self.batch = batch
         self.concurrency = concurrency
         self._statuses: dict[RoundId, RoundStatus] = {}
+        self._missing: dict[ParticipantId, str] = {}
+        """Why each person the last look-up did not find was not found."""
 
     async def drain(self, max_batches: int | None = None) -> DrainReport:
         """Send everything that is due now, batch by batch."""
@@ -153,6 +155,9 @@ class Dispatcher:
                 assert person.id is not None
                 found = resolution.found.get(person.email)
                 if found is None:
+                    self._missing[person.id] = resolution.missing.get(
+                        person.email, f"not found on {platform.value} by e-mail"
+                    )
                     continue
                 users[person.id] = found
                 if platform is Platform.SLACK:
@@ -190,12 +195,9 @@ class Dispatcher:
                 pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
                 user = users.get(pid)
                 if user is None:
+                    reason = self._missing.get(pid, f"not found on {item.platform.value} by e-mail")
                     self._undeliverable(
-                        item,
-                        people[pid].email,
-                        f"not found on {item.platform.value} by e-mail",
-                        DeliveryState.UNRESOLVED,
-                        report,
+                        item, people[pid].email, reason, DeliveryState.UNRESOLVED, report
                     )
                     return
                 ref = await chat.send_direct(PlatformUserId(user), message, key=item.key)

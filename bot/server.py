@@ -7,20 +7,32 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
+from microsoft_agents.authentication.msal import MsalConnectionManager
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, AuthTypes
 
 from bot.answering import Answering
 from bot.commands import OwnerCommands
 from bot.platform import ChatPlatform, DeliveryError
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
+from bot.platforms.teams.app import build_teams_agent, messages_handler
+from bot.platforms.teams.client import TeamsPlatform
+from bot.platforms.teams.files import PublicFiles
+from bot.platforms.teams.graph import GraphClient
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import build_web_app
+from bot.web import TeamsEndpoint, build_web_app
+from surveys.conversations import ConversationStore
 from surveys.errors import InvalidInput
 from surveys.model import Platform
 
 log = logging.getLogger(__name__)
+
+BOT_RESOURCE = "https://api.botframework.com"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
 
 
 class ConfigError(InvalidInput):
@@ -32,9 +44,16 @@ class Connected:
     platforms: dict[Platform, ChatPlatform]
     slack: SlackPlatform | None = None
     slack_bot: str = ""
+    teams: TeamsPlatform | None = None
+    teams_connections: MsalConnectionManager | None = None
+    session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
 
 
-async def connect(settings: Settings) -> Connected:
+async def connect(settings: Settings, conversations: ConversationStore | None = None) -> Connected:
     """Check credentials once at start-up, so a mistake is one clear error, not a failure
     hours later when the first invitation is due."""
     connected = Connected({})
@@ -58,16 +77,74 @@ async def connect(settings: Settings) -> Connected:
         connected.platforms[Platform.SLACK] = slack
         connected.slack = slack
         connected.slack_bot = str(who.get("user", "rcbot"))
+    if settings.microsoft_app_id:
+        await _connect_teams(settings, conversations, connected)
     if not connected.platforms:
         raise ConfigError(
-            "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+            "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, "
+            "or MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID "
             "(see the README)"
         )
     return connected
 
 
+async def _connect_teams(
+    settings: Settings, conversations: ConversationStore | None, connected: Connected
+) -> None:
+    app_id = settings.microsoft_app_id or ""
+    password = settings.microsoft_app_password
+    tenant = settings.microsoft_app_tenant_id
+    if password is None or not tenant:
+        raise ConfigError(
+            "MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID must be set with MICROSOFT_APP_ID"
+        )
+    if conversations is None:
+        raise ConfigError("Teams needs the database to remember conversations")
+    config = AgentAuthConfiguration(
+        auth_type=AuthTypes.client_secret,
+        client_id=app_id,
+        tenant_id=tenant,
+        client_secret=password.get_secret_value(),
+        authority=settings.microsoft_authority,
+    )
+    connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
+    token_provider = connections.get_default_connection()
+    try:
+        await token_provider.get_access_token(BOT_RESOURCE, [f"{BOT_RESOURCE}/.default"])
+    except Exception as exc:  # msal raises several types; all mean: these credentials fail
+        raise ConfigError(
+            f"Microsoft refused MICROSOFT_APP_ID/MICROSOFT_APP_PASSWORD ({type(exc).__name__})"
+        ) from None
+    adapter = CloudAdapter(connection_manager=connections)
+    # The default handler would swallow errors and message the user "Exception caught".
+    adapter.on_turn_error = None
+    session = aiohttp.ClientSession()
+
+    async def graph_token() -> str:
+        return str(
+            await token_provider.get_access_token(GRAPH_RESOURCE, [f"{GRAPH_RESOURCE}/.default"])
+        )
+
+    files = None
+    if settings.public_url:
+        files = PublicFiles(settings.reports_dir / "public", settings.public_url)
+    teams = TeamsPlatform(
+        adapter,
+        app_id,
+        conversations,
+        service_url=settings.teams_service_url,
+        tenant_id=tenant,
+        graph=GraphClient(settings.graph_url, graph_token, session),
+        files=files,
+    )
+    connected.platforms[Platform.TEAMS] = teams
+    connected.teams = teams
+    connected.teams_connections = connections
+    connected.session = session
+
+
 async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
-    connected = await connect(rt.settings)
+    connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock))
     rt.use_platforms(connected.platforms)
     lifecycle = rt.lifecycle()
     service = lifecycle.service
@@ -82,7 +159,17 @@ async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
             answering=Answering(service),
             commands=commands,
         )
-    app = build_web_app(rt.engine, slack=slack_app)
+    teams_endpoint = None
+    if connected.teams is not None and connected.teams_connections is not None:
+        agent = build_teams_agent(
+            connected.teams_connections, connected.teams, Answering(service), commands
+        )
+        teams_endpoint = TeamsEndpoint(
+            messages_handler(agent, connected.teams.adapter),
+            connected.teams_connections.get_default_connection_configuration(),
+            connected.teams.files,
+        )
+    app = build_web_app(rt.engine, slack=slack_app, teams=teams_endpoint)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -98,3 +185,4 @@ async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
         await scheduler.run(stop)
     finally:
         await runner.cleanup()
+        await connected.close()

@@ -36,6 +36,20 @@ class Settings(BaseSettings):
         None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
     )
 
+    teams_service_url: str = Field(
+        "https://smba.trafficmanager.net/teams/", validation_alias=_env("RCBOT_TEAMS_SERVICE_URL")
+    )
+    """The Bot Connector of your tenant's region; replies use the URL each activity gives."""
+    graph_url: str = Field(
+        "https://graph.microsoft.com/v1.0", validation_alias=_env("RCBOT_GRAPH_URL")
+    )
+    microsoft_authority: str | None = Field(
+        None, validation_alias=_env("RCBOT_MICROSOFT_AUTHORITY")
+    )
+    """Default: https://login.microsoftonline.com/<tenant>."""
+    public_url: str | None = Field(None, validation_alias=_env("RCBOT_PUBLIC_URL"))
+    """The HTTPS address of ``rcbot serve``, for images and files that Teams cards link to."""
+
     clock_start: datetime | None = Field(None, validation_alias=_env("RCBOT_CLOCK_START"))
     time_scale: float = Field(1.0, gt=0, validation_alias=_env("RCBOT_TIME_SCALE"))
     clock_anchor: float | None = Field(None, validation_alias=_env("RCBOT_CLOCK_ANCHOR"))

@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_exceptions import NotAppKeyWarning
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import Engine, text
 
+from bot.platforms.teams.files import PublicFiles
+
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class TeamsEndpoint:
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    configuration: Any
+    """The SDK's AgentAuthConfiguration, which its JWT check reads from the app."""
+    files: PublicFiles | None = None
+
+
 SLACK_APP: web.AppKey[AsyncApp] = web.AppKey("slack_app", AsyncApp)
+TEAMS: web.AppKey[TeamsEndpoint] = web.AppKey("teams", TeamsEndpoint)
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 
 
@@ -41,11 +57,33 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def build_web_app(engine: Engine, *, slack: AsyncApp | None = None) -> web.Application:
+async def public_file(request: web.Request) -> web.StreamResponse:
+    files = request.app[TEAMS].files
+    path = (
+        None
+        if files is None
+        else files.path(request.match_info["token"], request.match_info["name"])
+    )
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+
+def build_web_app(
+    engine: Engine, *, slack: AsyncApp | None = None, teams: TeamsEndpoint | None = None
+) -> web.Application:
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[ENGINE] = engine
     app.router.add_get("/healthz", healthz)
     if slack is not None:
         app[SLACK_APP] = slack
         app.router.add_post("/slack/events", slack_events)
+    if teams is not None:
+        app[TEAMS] = teams
+        # The SDK's JWT check reads its settings under this exact (string) key.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotAppKeyWarning)
+            app["agent_configuration"] = teams.configuration
+        app.router.add_post("/api/messages", teams.handler)
+        app.router.add_get("/files/{token}/{name}", public_file)
     return app

@@ -51,11 +51,13 @@ instrument_app = typer.Typer(help="Check and export question sets.", no_args_is_
 survey_app = typer.Typer(help="Create and inspect surveys.", no_args_is_help=True)
 participants_app = typer.Typer(help="Import and list participants.", no_args_is_help=True)
 round_app = typer.Typer(help="Open, follow and close survey rounds.", no_args_is_help=True)
+teams_app = typer.Typer(help="Microsoft Teams set-up.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(instrument_app, name="instrument")
 app.add_typer(survey_app, name="survey")
 app.add_typer(participants_app, name="participants")
 app.add_typer(round_app, name="round")
+app.add_typer(teams_app, name="teams")
 
 SurveyOpt = Annotated[str, typer.Option("--survey", "-s", help="The survey's name.")]
 
@@ -476,6 +478,51 @@ def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
             local_date(r.closes_at, zone),
         )
     out.print(table)
+
+
+# --- teams ---------------------------------------------------------------------------------
+
+
+@teams_app.command("package")
+def teams_package(
+    ctx: typer.Context,
+    out_file: Annotated[Path, typer.Option("--out", help="The zip to write.")] = Path(
+        "rcbot-teams.zip"
+    ),
+    app_id: Annotated[
+        str | None, typer.Option(help="The Azure bot's app id (default: MICROSOFT_APP_ID).")
+    ] = None,
+    website_url: Annotated[
+        str | None, typer.Option(help="An https page about rcbot (default: RCBOT_PUBLIC_URL).")
+    ] = None,
+    privacy_url: Annotated[str | None, typer.Option(help="Your privacy notice (https).")] = None,
+    terms_url: Annotated[str | None, typer.Option(help="Your terms of use (https).")] = None,
+) -> None:
+    """Build the Teams app package (manifest and icons) to upload to Teams."""
+    from urllib.parse import urlparse
+
+    from bot.platforms.teams.package import build_package
+
+    settings = runtime(ctx).settings
+    app_id = app_id or settings.microsoft_app_id
+    if not app_id:
+        raise UserError("Give --app-id or set MICROSOFT_APP_ID (the Azure bot's app id).")
+    website = website_url or settings.public_url
+    if not website:
+        raise UserError("Give --website-url or set RCBOT_PUBLIC_URL (an https address).")
+    domain = urlparse(website).hostname
+    try:
+        path = build_package(
+            out_file,
+            app_id=app_id,
+            website_url=website,
+            privacy_url=privacy_url or website.rstrip("/") + "/privacy",
+            terms_url=terms_url or website.rstrip("/") + "/terms",
+            valid_domains=[domain] if domain else [],
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    out.print(f"[green]Wrote {path}[/]: upload it in Teams (Apps -> Manage your apps).")
 
 
 # --- analysis ------------------------------------------------------------------------------

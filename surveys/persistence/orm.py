@@ -225,3 +225,17 @@ scheduler_jobs = Table(
     Column("job_state", LargeBinary, nullable=False),
 )
 """APScheduler's job store table, declared here so that Alembic creates it like any other."""
+
+
+class ConversationRefRow(Base):
+    """Where to reach a person proactively on a platform that needs a conversation first
+    (Teams: the 1:1 chat id and the service URL of the person's region)."""
+
+    __tablename__ = "conversation_refs"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(400))
+    service_url: Mapped[str] = mapped_column(String(400))
+    tenant_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime]

@@ -299,3 +299,14 @@ def test_reminder_policy_per_survey(ready: Cli) -> None:
     assert "start before they end" in ready(
         "survey", "reminders", "Chemo", "--hours", "17:00-09:00", code=2
     )
+
+
+def test_teams_package(cli: Cli, tmp_path: Path) -> None:
+    app_id = "3e1a5c70-0000-4000-8000-00000000a11b"
+    out = cli("teams", "package", "--app-id", app_id, "--website-url", "https://rc.example.org")
+    assert "Wrote" in out
+    assert (tmp_path / "rcbot-teams.zip").stat().st_size > 0
+    assert "MICROSOFT_APP_ID" in cli("teams", "package", code=2)
+    assert "GUID" in cli(
+        "teams", "package", "--app-id", "x", "--website-url", "https://a.org", code=2
+    )

@@ -95,7 +95,7 @@ async def test_drain_sends_each_invitation_once_and_reports_who_was_not_found(
     plan_invitations(world.service, world.outbox)
     report = await world.dispatcher().drain()
     assert (report.sent, report.failed) == (3, 1)
-    assert report.problems == [("ghost@nhs.net", "not found on slack by e-mail")]
+    assert report.problems == [("ghost@nhs.net", "no user with this e-mail")]
     ann = world.slack.users[Email("ann@nhs.net")]
     (posted,) = world.slack.inbox(ann)
     assert "Start" in posted.message.plain()

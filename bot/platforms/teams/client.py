@@ -1,0 +1,227 @@
+"""The Teams adapter behind :class:`bot.platform.ChatPlatform`, on the Microsoft 365 Agents
+SDK: proactive 1:1 messages and channel posts through the Bot Connector, people found and
+reached through Microsoft Graph.
+
+Teams cannot message someone out of the blue: the bot needs the 1:1 chat, which exists once
+rcbot is installed for the person. ``resolve_users`` finds each person by e-mail, installs
+the app for them when needed and stores the chat in the :class:`ConversationStore`.
+Connector failures become :class:`DeliveryError`: 403/404 are permanent (not installed,
+blocked, gone); 429, 412, 502 and 504 are retried later, honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
+
+import aiohttp
+from microsoft_agents.activity import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationReference,
+)
+from microsoft_agents.activity import (
+    Attachment as CardAttachment,
+)
+from microsoft_agents.hosting.aiohttp import CloudAdapter
+from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
+
+from bot.messages import Attachment, Message, Text
+from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
+from bot.platforms.teams.cards import card
+from bot.platforms.teams.files import PublicFiles
+from bot.platforms.teams.graph import GraphClient, GraphError
+from surveys.conversations import ConversationRef, ConversationStore
+from surveys.model import Email, Platform
+
+log = logging.getLogger(__name__)
+
+CARD: Final = "application/vnd.microsoft.card.adaptive"
+RETRYABLE: Final = frozenset({412, 429, 502, 503, 504})
+
+
+def card_activity(
+    message: Message, image_urls: Mapping[str, str] | None = None, **fields: Any
+) -> Activity:
+    """A message activity carrying the message as one Adaptive Card (no ``text`` field: an
+    update with ``"text": null`` is refused)."""
+    urls = image_urls or {}
+    content = card(message, image_url=urls.get)
+    return Activity(
+        type=ActivityTypes.message,
+        summary=message.text[:200],
+        attachments=[CardAttachment(content_type=CARD, content=content)],
+        **fields,
+    )
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, aiohttp.ClientResponseError):
+        retry = exc.headers.get("Retry-After") if exc.headers else None
+        if exc.status in RETRYABLE:
+            return DeliveryError(
+                f"Teams: HTTP {exc.status}", retry_after=float(retry) if retry else None
+            )
+        if exc.status == 403:
+            return DeliveryError(
+                "Teams: rcbot is not installed for this person, or they blocked it",
+                permanent=True,
+            )
+        if exc.status == 404:
+            return DeliveryError("Teams: the conversation no longer exists", permanent=True)
+        return DeliveryError(f"Teams: HTTP {exc.status}", permanent=400 <= exc.status < 500)
+    return DeliveryError(f"Teams unreachable: {type(exc).__name__}")
+
+
+class TeamsPlatform:
+    def __init__(
+        self,
+        adapter: CloudAdapter,
+        app_id: str,
+        conversations: ConversationStore,
+        *,
+        service_url: str,
+        tenant_id: str | None = None,
+        graph: GraphClient | None = None,
+        files: PublicFiles | None = None,
+        anonymous: bool = False,
+    ) -> None:
+        self.adapter = adapter
+        self.app_id = app_id
+        self.conversations = conversations
+        self.service_url = service_url
+        self.tenant_id = tenant_id
+        self.graph = graph
+        self.files = files
+        self.anonymous = anonymous
+
+    @property
+    def platform(self) -> Platform:
+        return Platform.TEAMS
+
+    # --- people ------------------------------------------------------------------------
+
+    async def resolve_users(self, emails: Sequence[Email]) -> Resolution:
+        found: dict[Email, PlatformUserId] = {}
+        missing: dict[Email, str] = {}
+        if self.graph is None:
+            return Resolution({}, dict.fromkeys(emails, "Microsoft Graph is not configured"))
+        for email in emails:
+            try:
+                user = await self.graph.find_user(email)
+                if user is None:
+                    missing[email] = "no Microsoft 365 user with this e-mail"
+                    continue
+                if self.conversations.get(Platform.TEAMS, user) is None:
+                    chat = await self.graph.personal_chat(user, self.app_id)
+                    self.conversations.put(
+                        ConversationRef(
+                            Platform.TEAMS, user, chat, self.service_url, self.tenant_id
+                        )
+                    )
+                found[email] = PlatformUserId(user)
+            except GraphError as exc:
+                missing[email] = _graph_reason(exc)
+            except aiohttp.ClientError as exc:
+                missing[email] = f"Microsoft Graph unreachable ({type(exc).__name__})"
+        return Resolution(found, missing)
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def send_direct(
+        self,
+        user: PlatformUserId,
+        message: Message,
+        *,
+        key: str | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> MessageRef:
+        ref = self.conversations.get(Platform.TEAMS, user)
+        if ref is None:
+            raise DeliveryError(
+                "Teams: no 1:1 chat with this person yet (rcbot is not installed for them)",
+                permanent=True,
+            )
+        message, urls = self._with_files(message, attachments)
+        activity_id = await self._send(ref.conversation_id, ref.service_url, message, urls)
+        return MessageRef(Platform.TEAMS, ref.conversation_id, activity_id)
+
+    async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
+        async def update(context: TurnContext) -> None:
+            await context.update_activity(card_activity(message, id=ref.message_id))
+
+        # One service URL per tenant region: rcbot serves one organisation.
+        await self._continue(ref.conversation, self.service_url, update)
+        return ref
+
+    async def post_to_channel(
+        self,
+        channel: ChannelId,
+        message: Message,
+        attachments: Sequence[Attachment] = (),
+    ) -> MessageRef:
+        message, urls = self._with_files(message, attachments)
+        activity_id = await self._send(channel, self.service_url, message, urls)
+        return MessageRef(Platform.TEAMS, channel, activity_id)
+
+    def _with_files(
+        self, message: Message, attachments: Sequence[Attachment]
+    ) -> tuple[Message, dict[str, str]]:
+        """Files become links, and images are drawn by the card from the same links."""
+        if not attachments:
+            return message, {}
+        if self.files is None:
+            names = ", ".join(a.filename for a in attachments)
+            note = f"The files ({names}) are with the survey owners (RCBOT_PUBLIC_URL is not set)."
+            return Message(message.text, (*message.blocks, Text(note))), {}
+        urls = {a.filename: self.files.publish(a) for a in attachments}
+        links = ", ".join(f"[{a.title or a.filename}]({urls[a.filename]})" for a in attachments)
+        return Message(message.text, (*message.blocks, Text(f"Files: {links}"))), urls
+
+    async def _send(
+        self, conversation: str, service_url: str, message: Message, urls: Mapping[str, str]
+    ) -> str:
+        sent: list[str] = []
+
+        async def send(context: TurnContext) -> None:
+            response = await context.send_activity(card_activity(message, urls))
+            if response is not None and response.id:
+                sent.append(response.id)
+
+        await self._continue(conversation, service_url, send)
+        return sent[0] if sent else ""
+
+    async def _continue(
+        self,
+        conversation: str,
+        service_url: str,
+        callback: Callable[[TurnContext], Awaitable[None]],
+    ) -> None:
+        reference = ConversationReference(
+            channel_id="msteams",
+            service_url=service_url,
+            conversation=ConversationAccount(id=conversation, tenant_id=self.tenant_id),
+            agent=ChannelAccount(id=f"28:{self.app_id}"),
+        )
+        activity = reference.get_continuation_activity()
+        activity.id = None  # else the SDK posts a reply to a random id
+        try:
+            if self.anonymous:
+                await self.adapter.continue_conversation_with_claims(
+                    ClaimsIdentity({}, None), activity, callback
+                )
+            else:
+                await self.adapter.continue_conversation(self.app_id, activity, callback)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise delivery_error(exc) from None
+
+
+def _graph_reason(exc: GraphError) -> str:
+    if exc.status == 403:
+        return "rcbot cannot be installed for this person (no Teams licence or permission)"
+    if exc.code == "AppNotInCatalog":
+        return "rcbot is not in your organisation's Teams app catalogue yet"
+    return f"Microsoft Graph: {exc.code}"
