@@ -30,7 +30,7 @@ from tests.conftest import MONDAY
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_channel import TeamsChannel, TeamsUser
 from tests.fakes.teams_common import TlsMaterial, guard_loopback_only
-from tests.fakes.teams_connector import FakeConnector
+from tests.fakes.teams_connector import NOT_INSTALLED, FakeConnector
 from tests.fakes.teams_graph import FakeGraph
 from tests.fakes.teams_identity import FakeIdentity
 from tests.fakes.teams_sdk import route_sdk_to_fakes
@@ -66,6 +66,7 @@ class TeamsWorld:
     endpoint: str
     base: str
     users: dict[str, TeamsUser]
+    clock: FixedClock | None = None
     slack: FakeSlack | None = None
     slack_side: SlackSide | None = None
     cards: list[dict[str, Any]] = field(default_factory=list)
@@ -216,6 +217,7 @@ async def world(
                 f"{base}/api/messages",
                 base,
                 users,
+                clock,
                 slack if mixed else None,
                 SlackSide(f"{base}/slack/events", SLACK_SECRET, session) if mixed else None,
             )
@@ -357,3 +359,34 @@ async def test_a_mixed_round_across_slack_and_teams(world: TeamsWorld) -> None:
     await w.until(lambda: bool(w.slack.channel_messages("CLEAD")))
     assert "Response rate" in json.dumps(w.slack.channel_messages("CLEAD"))
     assert "Response rate" in json.dumps(w.last_card(LEADERS))
+
+
+async def test_a_person_who_removed_rcbot_is_reported(world: TeamsWorld) -> None:
+    w = world
+    ann = w.graph.users[w.users["ann@nhs.net"].aad_object_id]
+    w.graph.install(ann, CATALOG)
+    w.connector.inject(NOT_INSTALLED, conversation_id=w.graph.chat_id_for(ann))
+    w.service.open_round("Crisis", MONDAY + timedelta(days=14))
+    await w.until(
+        lambda: all(
+            i.delivery is not DeliveryState.PENDING for i in w.service.invitations("Crisis")
+        )
+    )
+    failed = [i for i in w.service.invitations("Crisis") if i.delivery is DeliveryState.FAILED]
+    assert len(failed) == 1
+    assert "not installed" in (failed[0].delivery_error or "")
+
+
+async def test_throttling_delays_but_loses_nothing(world: TeamsWorld) -> None:
+    w = world
+    assert w.clock is not None
+    w.connector.fail_next(429, "Throttled", "Too many requests.", count=3, retry_after=1)
+    w.service.open_round("Crisis", MONDAY + timedelta(days=14))
+    await w.until(lambda: len(w.connector.requests) >= 6)
+    w.clock.advance(timedelta(seconds=5))  # the retry is due after Retry-After
+    await w.until(
+        lambda: all(i.delivery is DeliveryState.SENT for i in w.service.invitations("Crisis"))
+    )
+    for email in ("ann@nhs.net", "bob@nhs.net", "cy@nhs.net", "fay@nhs.net"):
+        sent = [a for a in w.connector.activities(w.chat(email)) if a.kind == "send"]
+        assert len(sent) == 1, email

@@ -34,6 +34,7 @@ from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, R
 from bot.platforms.teams.cards import card
 from bot.platforms.teams.files import PublicFiles
 from bot.platforms.teams.graph import GraphClient, GraphError
+from bot.ratelimit import RateLimiter
 from surveys.conversations import ConversationRef, ConversationStore
 from surveys.model import Email, Platform
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 CARD: Final = "application/vnd.microsoft.card.adaptive"
 RETRYABLE: Final = frozenset({412, 429, 502, 503, 504})
+TENANT_RATE: Final = 30.0
 
 
 def card_activity(
@@ -88,6 +90,7 @@ class TeamsPlatform:
         graph: GraphClient | None = None,
         files: PublicFiles | None = None,
         anonymous: bool = False,
+        tenant_rate: float = TENANT_RATE,
     ) -> None:
         self.adapter = adapter
         self.app_id = app_id
@@ -97,6 +100,8 @@ class TeamsPlatform:
         self.graph = graph
         self.files = files
         self.anonymous = anonymous
+        # Teams allows a bot 30-50 requests a second per tenant; stay under the lower figure.
+        self.pace = RateLimiter(tenant_rate, burst=max(1, int(tenant_rate)))
 
     @property
     def platform(self) -> Platform:
@@ -208,6 +213,7 @@ class TeamsPlatform:
         )
         activity = reference.get_continuation_activity()
         activity.id = None  # else the SDK posts a reply to a random id
+        await self.pace.acquire()
         try:
             if self.anonymous:
                 await self.adapter.continue_conversation_with_claims(
