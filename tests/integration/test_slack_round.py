@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -85,7 +86,7 @@ class Served:
 
 
 @pytest.fixture
-async def served(engine: Engine) -> AsyncIterator[Served]:
+async def served(engine: Engine, tmp_path: Path) -> AsyncIterator[Served]:
     clock = FixedClock(MONDAY)
     async with FakeSlack.start(token=TOKEN) as slack, aiohttp.ClientSession() as session:
         users = {
@@ -98,6 +99,7 @@ async def served(engine: Engine) -> AsyncIterator[Served]:
             slack_signing_secret=SecretStr(SECRET),
             slack_api_url=slack.url,
             tick=0.2,
+            reports_dir=tmp_path / "reports",
         )
         rt = Runtime(settings, clock=clock)
         port = free_port()
