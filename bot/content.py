@@ -107,8 +107,9 @@ def digest(status: RoundStatus, undelivered: list[tuple[str, str]], now: datetim
         blocks.append(Text(f"**Not reached ({len(undelivered)}):**\n{shown}{more}"))
     blocks.append(
         Context(
-            f"{status.started - status.completed} people have started but not finished. "
-            "Reminders go only to those who have not answered, in their working hours."
+            f"{status.started - status.completed} people have started but not finished; "
+            f"{status.reminders_sent} reminders sent so far, only to those who had not "
+            "answered, in their working hours."
         )
     )
     return Message(f"{status.survey}: {status.rate:.0%} answered so far", tuple(blocks))

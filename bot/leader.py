@@ -8,15 +8,14 @@ over. With SQLite (one machine) a lock file next to the database does the same j
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 from pathlib import Path
-from typing import IO, Final, Protocol
+from typing import IO, Protocol
 
 from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
-
-LOCK_KEY: Final = 0x7263626F74  # "rcbot"
 
 
 class LeaderLock(Protocol):
@@ -28,7 +27,11 @@ class LeaderLock(Protocol):
 
 
 class PostgresLeaderLock:
-    def __init__(self, engine: Engine, key: int = LOCK_KEY) -> None:
+    """``key`` defaults to one derived from the schema rcbot uses, because advisory locks
+    are shared by the whole database: two deployments in two schemas must not block each
+    other."""
+
+    def __init__(self, engine: Engine, key: int | None = None) -> None:
         self.engine = engine
         self.key = key
         self._conn: Connection | None = None
@@ -38,6 +41,10 @@ class PostgresLeaderLock:
             return self.still_held()
         conn = self.engine.connect()
         try:
+            if self.key is None:
+                schema = conn.execute(text("SELECT current_database(), current_schema()")).one()
+                digest = hashlib.sha256(f"rcbot:{schema[0]}:{schema[1]}".encode()).digest()
+                self.key = int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
             conn.commit()
         except Exception:

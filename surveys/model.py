@@ -379,6 +379,7 @@ class RoundStatus:
     by_role: tuple[RoleResponse, ...]
     delivery: Mapping[DeliveryState, int] = field(default_factory=dict)
     min_group_size: int = DEFAULT_MIN_GROUP
+    reminders_sent: int = 0
 
     @property
     def invited(self) -> int:
@@ -403,11 +404,13 @@ def summarise_responses(
     """Response counts overall and per role (roles in survey order, then any others)."""
     counts: dict[str, list[int]] = {name: [0, 0, 0] for name in survey.role_names}
     delivery: dict[DeliveryState, int] = dict.fromkeys(DeliveryState, 0)
+    reminders = 0
     for inv in invitations:
+        reminders += inv.reminders_sent
         row = counts.setdefault(inv.role, [0, 0, 0])
         row[0] += 1
         row[1] += inv.started
         row[2] += inv.completed
         delivery[inv.delivery] += 1
     by_role = tuple(RoleResponse(role, *c) for role, c in counts.items() if c[0])
-    return RoundStatus(survey.name, round_, by_role, delivery, survey.min_group_size)
+    return RoundStatus(survey.name, round_, by_role, delivery, survey.min_group_size, reminders)

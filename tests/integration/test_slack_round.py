@@ -219,6 +219,12 @@ async def test_a_whole_round_in_slack(served: Served) -> None:
     assert "is closed with 3 of 3 answered" in json.dumps(closed)
     late = await s.answer("ann@nhs.net", ann_view)
     assert "has closed" in json.dumps(late)
+    # The summary reaches the leadership channel with the heat map and network map.
+    await s.until(lambda: len(s.slack.files("CLEAD")) == 2)
+    assert "Response rate" in json.dumps(s.slack.channel_messages("CLEAD"))
+    assert {f.name for f in s.slack.files("CLEAD")} == {"heatmap.png", "network.png"}
+    # The owner gets the workbook privately.
+    await s.until(lambda: bool(s.slack.files(s.slack.dm_channel(s.users["lead@nhs.net"]))))
 
 
 async def test_forged_and_stale_requests_are_refused(served: Served) -> None:
