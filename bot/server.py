@@ -88,25 +88,46 @@ async def connect(settings: Settings, conversations: ConversationStore | None = 
     return connected
 
 
-async def _connect_teams(
-    settings: Settings, conversations: ConversationStore | None, connected: Connected
-) -> None:
-    app_id = settings.microsoft_app_id or ""
-    password = settings.microsoft_app_password
-    tenant = settings.microsoft_app_tenant_id
-    if password is None or not tenant:
+def teams_auth_configuration(settings: Settings) -> AgentAuthConfiguration:
+    """The bot's Entra identity: a client secret or a .pfx certificate, and the tenant."""
+    password, certificate = settings.microsoft_app_password, settings.microsoft_app_certificate
+    if not settings.microsoft_app_tenant_id:
+        raise ConfigError("MICROSOFT_APP_TENANT_ID must be set with MICROSOFT_APP_ID")
+    if (password is None) == (certificate is None):
         raise ConfigError(
-            "MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID must be set with MICROSOFT_APP_ID"
+            "set exactly one of MICROSOFT_APP_PASSWORD or MICROSOFT_APP_CERTIFICATE "
+            "(a .pfx file) with MICROSOFT_APP_ID"
         )
-    if conversations is None:
-        raise ConfigError("Teams needs the database to remember conversations")
-    config = AgentAuthConfiguration(
+    app_id, tenant = settings.microsoft_app_id, settings.microsoft_app_tenant_id
+    authority = settings.microsoft_authority
+    if certificate is not None:
+        if not certificate.is_file():
+            raise ConfigError(f"MICROSOFT_APP_CERTIFICATE {certificate} is not a readable file")
+        return AgentAuthConfiguration(
+            auth_type=AuthTypes.certificate,
+            client_id=app_id,
+            tenant_id=tenant,
+            cert_pfx_file=str(certificate),
+            authority=authority,
+        )
+    assert password is not None
+    return AgentAuthConfiguration(
         auth_type=AuthTypes.client_secret,
         client_id=app_id,
         tenant_id=tenant,
         client_secret=password.get_secret_value(),
-        authority=settings.microsoft_authority,
+        authority=authority,
     )
+
+
+async def _connect_teams(
+    settings: Settings, conversations: ConversationStore | None, connected: Connected
+) -> None:
+    app_id = settings.microsoft_app_id or ""
+    tenant = settings.microsoft_app_tenant_id or ""
+    if conversations is None:
+        raise ConfigError("Teams needs the database to remember conversations")
+    config = teams_auth_configuration(settings)
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
     token_provider = connections.get_default_connection()
     try:

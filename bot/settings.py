@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     microsoft_app_password: SecretStr | None = Field(
         None, validation_alias=_env("MICROSOFT_APP_PASSWORD")
     )
+    microsoft_app_certificate: Path | None = Field(
+        None, validation_alias=_env("MICROSOFT_APP_CERTIFICATE")
+    )
+    """A .pfx certificate for the bot's identity, instead of MICROSOFT_APP_PASSWORD."""
     microsoft_app_tenant_id: str | None = Field(
         None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from microsoft_agents.hosting.core.authorization import AuthTypes
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.server import ConfigError, connect
+from bot.server import ConfigError, connect, teams_auth_configuration
 from bot.settings import Settings
 from tests.fakes.slack_api import FakeSlack
 
@@ -63,3 +64,46 @@ def test_the_cli_says_what_to_fix(tmp_path: Path) -> None:
     assert "SLACK_SIGNING_SECRET is not set" in output
     assert "Traceback" not in output
     assert "xoxb-1" not in output
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"microsoft_app_password": SecretStr("p")}, "MICROSOFT_APP_TENANT_ID must be set"),
+        ({"microsoft_app_tenant_id": "t"}, "exactly one of MICROSOFT_APP_PASSWORD"),
+        (
+            {
+                "microsoft_app_tenant_id": "t",
+                "microsoft_app_password": SecretStr("p"),
+                "microsoft_app_certificate": Path("bot.pfx"),
+            },
+            "exactly one of",
+        ),
+        (
+            {"microsoft_app_tenant_id": "t", "microsoft_app_certificate": Path("/nope.pfx")},
+            "is not a readable file",
+        ),
+    ],
+)
+def test_teams_identity_settings(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        teams_auth_configuration(settings(microsoft_app_id="app", **values))
+
+
+def test_teams_identity_by_secret_or_certificate(tmp_path: Path) -> None:
+    secret = teams_auth_configuration(
+        settings(
+            microsoft_app_id="app",
+            microsoft_app_tenant_id="t",
+            microsoft_app_password=SecretStr("p"),
+        )
+    )
+    assert AuthTypes.client_secret == secret.AUTH_TYPE
+    assert secret.CLIENT_SECRET == "p"
+    pfx = tmp_path / "bot.pfx"
+    pfx.write_bytes(b"0")
+    cert = teams_auth_configuration(
+        settings(microsoft_app_id="app", microsoft_app_tenant_id="t", microsoft_app_certificate=pfx)
+    )
+    assert AuthTypes.certificate == cert.AUTH_TYPE
+    assert str(pfx) == cert.CERT_PFX_FILE
