@@ -43,21 +43,22 @@ def validator() -> Draft6Validator:
     return Draft6Validator(teams, format_checker=Draft6Validator.FORMAT_CHECKER)
 
 
-def _walk(node: Any) -> list[dict[str, Any]]:
+def walk(node: Any) -> list[dict[str, Any]]:
+    """Every JSON object in a card, depth first."""
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         found.append(node)
         for value in node.values():
-            found.extend(_walk(value))
+            found.extend(walk(value))
     elif isinstance(node, list):
         for value in node:
-            found.extend(_walk(value))
+            found.extend(walk(value))
     return found
 
 
 def elements(card: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     """Every object of a type in the card (body, action bar, nested containers)."""
-    return [node for node in _walk(card) if node.get("type") == kind]
+    return [node for node in walk(card) if node.get("type") == kind]
 
 
 def assert_valid_card(card: dict[str, Any]) -> None:
@@ -76,7 +77,7 @@ def assert_valid_card(card: dict[str, Any]) -> None:
     assert card["body"], "a card without a body shows as an empty box"
     size = len(json.dumps(card).encode())
     assert size < TEAMS_MESSAGE_LIMIT, f"card is {size} bytes, over Teams' message limit"
-    ids = [node["id"] for node in _walk(card["body"]) if node.get("type", "").startswith("Input.")]
+    ids = [node["id"] for node in walk(card["body"]) if node.get("type", "").startswith("Input.")]
     assert len(ids) == len(set(ids)), f"input ids repeat: {ids}"
     for action in elements(card, "Action.Execute"):
         assert isinstance(action.get("verb"), str), action

@@ -25,7 +25,7 @@ from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
 from surveys.model import AnswerPage, DeliveryState
 from surveys.service import NewSurvey, SurveyService
-from tests.bot.adaptive_cards import assert_valid_card
+from tests.bot.adaptive_cards import assert_valid_card, elements
 from tests.conftest import MONDAY
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_channel import TeamsChannel, TeamsUser
@@ -108,24 +108,12 @@ class TeamsWorld:
 
 
 def inputs(card: dict[str, Any]) -> list[str]:
-    return [e["id"] for e in walk(card) if e.get("type") == "Input.ChoiceSet"]
-
-
-def walk(node: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(node, dict):
-        found.append(node)
-        for value in node.values():
-            found.extend(walk(value))
-    elif isinstance(node, list):
-        for value in node:
-            found.extend(walk(value))
-    return found
+    return [e["id"] for e in elements(card, "Input.ChoiceSet")]
 
 
 def action_data(card: dict[str, Any], verb: str) -> dict[str, Any]:
-    for element in walk(card):
-        if element.get("type") == "Action.Execute" and element.get("verb") == verb:
+    for element in elements(card, "Action.Execute"):
+        if element.get("verb") == verb:
             return dict(element.get("data") or {})
     raise AssertionError(f"no {verb} button in {json.dumps(card)[:300]}")
 
@@ -296,7 +284,7 @@ async def test_a_whole_round_in_teams(world: TeamsWorld) -> None:
     summary = w.last_card(LEADERS)
     text = json.dumps(summary)
     assert "For the conversation" in text
-    images = [e["url"] for e in walk(summary) if e.get("type") == "Image"]
+    images = [e["url"] for e in elements(summary, "Image")]
     assert images
     async with aiohttp.ClientSession() as session:
         for url in images:
