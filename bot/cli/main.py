@@ -81,6 +81,11 @@ def _root(ctx: typer.Context) -> None:
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
+    # Their DEBUG lines can carry request bodies (answers) and headers: never below INFO.
+    for chatty in ("slack_bolt", "slack_sdk", "microsoft_agents", "msal", "urllib3"):
+        logging.getLogger(chatty).setLevel(
+            max(logging.INFO, logging.getLogger().getEffectiveLevel())
+        )
     if rt.settings.log_level.upper() != "DEBUG":
         # Their routine INFO lines (each migration check, each job run) drown rcbot's own.
         logging.getLogger("alembic").setLevel(logging.WARNING)
