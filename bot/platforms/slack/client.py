@@ -8,6 +8,7 @@ becomes a :class:`DeliveryError`, permanent when retrying cannot help.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -27,6 +28,8 @@ from surveys.model import Email, Platform
 log = logging.getLogger(__name__)
 
 OUTBOX_EVENT: Final = "rcbot_outbox"
+DIRECTORY_TTL: Final = 600.0
+"""Seconds a copy of the workspace's user list is reused."""
 PERMANENT: Final = frozenset(
     {
         "users_not_found",
@@ -76,6 +79,8 @@ class SlackPlatform:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._dm: dict[str, str] = {}
+        self._people: dict[Email, PlatformUserId] | None = None
+        self._people_at = 0.0
 
     @property
     def platform(self) -> Platform:
@@ -93,21 +98,8 @@ class SlackPlatform:
         """All users in one paginated ``users.list``; ``users.lookupByEmail`` for the rest
         (it is rate limited per call, so it is only the fallback)."""
         wanted = set(emails)
-        found: dict[Email, PlatformUserId] = {}
-        try:
-            cursor: str | None = None
-            while wanted - set(found):
-                page = await self.client.users_list(limit=200, cursor=cursor)
-                members: list[dict[str, Any]] = page.get("members", [])
-                for member in members:
-                    email = (member.get("profile") or {}).get("email", "").strip().lower()
-                    if email in wanted and not member.get("deleted") and not member.get("is_bot"):
-                        found[Email(email)] = PlatformUserId(member["id"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if cursor is None:
-                    break
-        except (SlackApiError, SlackRequestError, OSError) as exc:
-            log.warning("users.list failed (%s); falling back to look-ups", type(exc).__name__)
+        directory = await self._directory()
+        found = {e: directory[e] for e in wanted if e in directory}
         missing: dict[Email, str] = {}
         for email in sorted(wanted - set(found)):
             try:
@@ -127,6 +119,30 @@ class SlackPlatform:
             except (SlackRequestError, OSError) as exc:
                 missing[email] = f"Slack unreachable: {type(exc).__name__}"
         return Resolution(found, missing)
+
+    async def _directory(self) -> dict[Email, PlatformUserId]:
+        """Every active person's e-mail -> user id, from ``users.list``; kept for a few
+        minutes so that batch after batch of invitations does not page through it again."""
+        if self._people is not None and time.monotonic() - self._people_at < DIRECTORY_TTL:
+            return self._people
+        people: dict[Email, PlatformUserId] = {}
+        try:
+            cursor: str | None = None
+            while True:
+                page = await self.client.users_list(limit=200, cursor=cursor)
+                members: list[dict[str, Any]] = page.get("members", [])
+                for member in members:
+                    email = (member.get("profile") or {}).get("email", "").strip().lower()
+                    if email and not member.get("deleted") and not member.get("is_bot"):
+                        people[Email(email)] = PlatformUserId(member["id"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if cursor is None:
+                    break
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            log.warning("users.list failed (%s); falling back to look-ups", type(exc).__name__)
+            return people
+        self._people, self._people_at = people, time.monotonic()
+        return people
 
     async def send_direct(
         self,
