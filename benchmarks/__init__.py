@@ -1,0 +1,1 @@
+"""rcbot's benchmarks: ``make bench`` / ``python -m benchmarks``."""

@@ -1,0 +1,774 @@
+"""Benchmark: a 5,000-person Slack fan-out, and how fast rcbot acknowledges a button press.
+
+Run with ``python -m benchmarks --only slack`` or ``python -m benchmarks.slack_bench
+[options]`` from the repository root (it uses the fake Slack in ``tests/fakes``); ``--help``
+lists the options. Nothing leaves 127.0.0.1. The fake Slack (``FakeSlackThread``) is served
+from a process of its own, so its work does not compete with rcbot's for this process's GIL
+(``--fake-in-process`` serves it from a thread here instead).
+
+**Fan-out.** A fresh SQLite database, a survey with ``--people`` participants in 12 roles,
+every one of them a member of the fake workspace and known to rcbot by e-mail only (as after
+an import). A round is opened, ``plan_invitations`` queues the invitations, and the real
+``Dispatcher`` with the real ``SlackPlatform`` (``slack_sdk`` over HTTP) drains the outbox,
+as the scheduler would, until every invitation is sent. The fake enforces token buckets
+modelled on Slack's limits:
+
+* ``chat.postMessage``: 1 message a second per conversation, plus a workspace-wide cap which
+  the fake applies to every method (``--workspace-rate``; the default, 200 calls a second,
+  keeps the run short: Slack's own workspace-wide ceiling on posting is far lower, "several
+  hundred messages per minute");
+* ``users.list``: Tier 2 (20 a minute); ``users.lookupByEmail``: Tier 3 (50 a minute);
+* ``conversations.open``: only the workspace cap by default. rcbot opens a DM before each
+  invitation, and at Slack's Tier 3 (``--open-per-minute 50``) 5,000 of those take about
+  100 minutes by themselves; the output says what they would take.
+
+Each tier's burst is one minute's worth of calls. It prints the wall time, the *floor* (the
+least time the calls rcbot made could take under those limits: for each bucket, (calls
+served - burst) / rate; the largest), the ratio wall / floor (target < 1.2), duplicates
+(people with more than one DM) and losses (people with none), both of which must be 0, and
+the 429s served. ``--batch`` and ``--concurrency`` tune the Dispatcher; ``--profile`` runs
+the drain under cProfile; ``--known-ids`` gives everyone a stored Slack id first (a later
+round: no look-up).
+
+**Acknowledgement latency.** rcbot's web app (``build_slack_app`` behind ``build_web_app``,
+assembled as ``rcbot serve`` does, on the fan-out's database) and, in the same run, a bare
+``slack_bolt`` ``AsyncApp`` whose ``rc_start`` listener only acknowledges, served through the
+same aiohttp adapter on another port; the bare app runs once with rcbot's bolt options (the
+baseline for the ratio) and once with bolt's defaults. A separate process sends signed
+``block_actions`` requests for the Start button (a real invitation and a trigger_id
+registered in the fake for each) to one app after the other, open loop at ``--ack-rate`` a
+second for ``--ack-seconds`` after ``--ack-warmup`` discarded seconds, and times each HTTP
+response from the moment the request was due. rcbot's listener opens the first question page
+(``views.open``) before its answer goes back. Rate limits are off for this part. Also
+printed: the CPU time per request the serving process used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import hashlib
+import hmac
+import io
+import json
+import multiprocessing
+import pstats
+import secrets
+import socket
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from multiprocessing.managers import BaseManager
+from pathlib import Path
+from typing import Any, Final, Protocol, cast
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
+
+from bot.answering import Answering
+from bot.commands import OwnerCommands
+from bot.dispatch import Dispatcher, DrainReport, plan_invitations
+from bot.platforms.slack.app import build_slack_app
+from bot.platforms.slack.client import SlackPlatform, make_client
+from bot.web import build_web_app
+from surveys.clock import SystemClock
+from surveys.delivery import Outbox
+from surveys.importing import parse_csv_text
+from surveys.model import Platform
+from surveys.outbox import OutboxKind, OutboxState
+from surveys.persistence.db import make_engine
+from surveys.persistence.migrate import upgrade
+from surveys.service import NewSurvey, SurveyService
+from tests.fakes.slack_api import FakeSlackThread
+
+ROLES: Final = tuple(f"Role {chr(ord('A') + i)}" for i in range(12))
+SURVEY: Final = "Slack benchmark"
+TOKEN: Final = "xoxb-bench"  # noqa: S105 - the local fake's token, not a secret
+TEAM: Final = "T0000TEST"
+HOST: Final = "127.0.0.1"
+TARGET_RATIO: Final = 1.2
+SLACK_TIER3_PER_MINUTE: Final = 50.0
+
+
+# ============================================================================ rate limits
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One token bucket (or one per conversation) the fake enforces."""
+
+    label: str
+    method: str | None  # None: the workspace-wide bucket every method draws from
+    per_second: float
+    burst: float
+    per_channel: bool = False
+
+    def floor(self, served: Sequence[Call]) -> float:
+        """Least time the ``served`` calls could take through this bucket: (calls - burst) /
+        rate for its busiest bucket. Calls answered 429 took no token, so are not counted."""
+        if self.method is None:
+            counts = [len(served)]
+        elif self.per_channel:
+            counts = list(Counter(c.channel for c in served if c.method == self.method).values())
+        else:
+            counts = [sum(1 for c in served if c.method == self.method)]
+        return max((max(0.0, n - self.burst) / self.per_second for n in counts), default=0.0)
+
+
+def slack_limits(args: argparse.Namespace) -> list[Limit]:
+    limits = [
+        Limit(
+            "workspace cap, every method",
+            None,
+            args.workspace_rate,
+            args.workspace_rate if args.workspace_burst is None else args.workspace_burst,
+        ),
+        Limit("chat.postMessage per conversation", "chat.postMessage", 1.0, 1.0, per_channel=True),
+        Limit("users.list (Tier 2)", "users.list", args.list_per_minute / 60, args.list_per_minute),
+        Limit(
+            "users.lookupByEmail (Tier 3)",
+            "users.lookupByEmail",
+            args.lookup_per_minute / 60,
+            args.lookup_per_minute,
+        ),
+    ]
+    if args.open_per_minute > 0:
+        limits.append(
+            Limit(
+                "conversations.open",
+                "conversations.open",
+                args.open_per_minute / 60,
+                args.open_per_minute,
+            )
+        )
+    return limits
+
+
+# ============================================================================ the fake Slack
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    status: int
+    channel: str
+    at: float  # time.time() when the fake received it
+
+
+class BenchSlack(FakeSlackThread):
+    """The fake Slack with bulk helpers, so it can be driven cheaply from another process
+    (through a multiprocessing manager) and its work does not compete with rcbot's for the
+    benchmark process's GIL."""
+
+    def serve(self) -> str:
+        self.start_in_thread()
+        return self.url
+
+    def add_users(self, emails: Sequence[str]) -> list[str]:
+        return [self.add_user(e, name=e.split("@")[0]) for e in emails]
+
+    def set_limits(self, limits: Sequence[Limit]) -> None:
+        self.clear_rate_limits()
+        for limit in limits:
+            if limit.method is None:
+                self.set_workspace_rate_limit(limit.per_second, limit.burst)
+            else:
+                self.set_rate_limit(
+                    limit.method, limit.per_second, limit.burst, per_channel=limit.per_channel
+                )
+
+    def call_summary(self) -> list[Call]:
+        return [
+            Call(c.method, c.status, str(c.args.get("channel", "")), c.received_at)
+            for c in self.call_records()
+        ]
+
+    def count_ok(self, method: str) -> int:
+        return len(self.calls(method, ok_only=True))
+
+    def dm_counts(self, users: Sequence[str]) -> list[int]:
+        return [len(self.dm_messages(u)) for u in users]
+
+    def dm_channels(self, users: Sequence[str]) -> list[str]:
+        return [self.dm_channel(u) for u in users]
+
+    def new_triggers(self, users: Sequence[str], ttl: float) -> list[str]:
+        return [self.new_trigger(u, ttl) for u in users]
+
+    def settle(self) -> None:
+        """Collect garbage and exempt what survives from later collections, so the fake's
+        own pauses (its heap holds every DM, view and recorded call) stay out of rcbot's
+        timings."""
+        gc.collect()
+        gc.freeze()
+
+
+class SlackControl(Protocol):
+    """What the benchmark uses of :class:`BenchSlack`, in this process or through a proxy."""
+
+    def serve(self) -> str: ...
+    def stop(self, timeout: float = 10.0) -> None: ...
+    def add_users(self, emails: Sequence[str]) -> list[str]: ...
+    def set_limits(self, limits: Sequence[Limit]) -> None: ...
+    def clear_rate_limits(self) -> None: ...
+    def reset_calls(self) -> None: ...
+    def call_summary(self) -> list[Call]: ...
+    def count_ok(self, method: str) -> int: ...
+    def dm_counts(self, users: Sequence[str]) -> list[int]: ...
+    def dm_channels(self, users: Sequence[str]) -> list[str]: ...
+    def new_triggers(self, users: Sequence[str], ttl: float) -> list[str]: ...
+    def settle(self) -> None: ...
+
+
+class SlackManager(BaseManager):
+    pass
+
+
+SlackManager.register(
+    "BenchSlack",
+    BenchSlack,
+    exposed=[
+        name
+        for name, value in vars(SlackControl).items()
+        if callable(value) and not name.startswith("_")
+    ],
+)
+
+
+@contextlib.contextmanager
+def fake_slack(in_process: bool) -> Iterator[tuple[SlackControl, str]]:
+    """A served BenchSlack: in a process of its own unless ``in_process``."""
+    if in_process:
+        slack = BenchSlack(token=TOKEN)
+        url = slack.serve()
+        try:
+            yield slack, url
+        finally:
+            slack.stop()
+        return
+    with SlackManager(ctx=multiprocessing.get_context("spawn")) as manager:
+        proxy = cast(SlackControl, manager.BenchSlack(token=TOKEN))  # type: ignore[attr-defined]
+        url = proxy.serve()
+        try:
+            yield proxy, url
+        finally:
+            proxy.stop()
+
+
+# ============================================================================ set-up
+
+
+@dataclass
+class World:
+    slack: SlackControl
+    slack_url: str
+    engine: Engine
+    service: SurveyService
+    outbox: Outbox
+    users: list[str] = field(default_factory=list)
+    """The fake Slack user id of every participant."""
+
+
+def email_of(i: int) -> str:
+    return f"person{i:05d}@bench.example"
+
+
+def populate(world: World, people: int, *, known_ids: bool = False) -> None:
+    """A survey of ``people`` participants in 12 roles, all in the fake workspace, and an open
+    round with its invitations in the outbox. rcbot knows them by e-mail only (as after an
+    import), or also by Slack id with ``known_ids`` (as in a later round)."""
+    rows = ["email,name,role"]
+    rows += [f"{email_of(i)},Person {i},{ROLES[i % len(ROLES)]}" for i in range(people)]
+    service = world.service
+    service.create_survey(NewSurvey(SURVEY, owners=["owner@bench.example"], roles=ROLES))
+    service.import_participants(SURVEY, parse_csv_text("\n".join(rows) + "\n"))
+    world.users = world.slack.add_users([email_of(i) for i in range(people)])
+    if known_ids:
+        ids = dict(zip((email_of(i) for i in range(people)), world.users, strict=True))
+        for person in service.list_participants(SURVEY):
+            service.set_platform_ids(person, slack_user_id=ids[person.email])
+    service.open_round(SURVEY, service.clock.now() + timedelta(days=14))
+    planned = plan_invitations(service, world.outbox)
+    assert planned == people, planned
+
+
+# ============================================================================ fan-out
+
+
+@dataclass
+class FanOut:
+    people: int
+    setup: float
+    wall: float
+    first_open: float
+    """seconds from the start until the first DM was opened (the look-up before it)"""
+    floors: list[tuple[Limit, float]]
+    calls: Counter[str]
+    ratelimited: int
+    duplicates: int
+    losses: int
+    unsent: int
+    drains: int
+    report: DrainReport
+    tier3_open: float
+    """what conversations.open alone would take at Slack's Tier 3"""
+    profile: str | None = None
+
+    @property
+    def floor(self) -> float:
+        return max((f for _, f in self.floors), default=0.0)
+
+    @property
+    def binding(self) -> str:
+        return max(self.floors, key=lambda lf: lf[1])[0].label if self.floors else "-"
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.floor if self.floor > 0 else float("inf")
+
+
+async def fan_out(world: World, args: argparse.Namespace) -> FanOut:
+    start = time.perf_counter()
+    populate(world, args.people, known_ids=args.known_ids)
+    setup = time.perf_counter() - start
+
+    limits = slack_limits(args)
+    world.slack.set_limits(limits)
+    world.slack.reset_calls()
+    platform = SlackPlatform(make_client(TOKEN, world.slack_url))
+    dispatcher = Dispatcher(
+        world.service,
+        world.outbox,
+        {Platform.SLACK: platform},
+        batch=args.batch,
+        concurrency=args.concurrency,
+    )
+    total = DrainReport()
+    drains = 0
+    profiler = cProfile.Profile() if args.profile else None
+    clock = world.service.clock
+
+    began = time.time()
+    start = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    while True:
+        # What rcbot's scheduler does on each tick, without waiting for the next tick.
+        report = await dispatcher.drain()
+        drains += 1
+        total.sent += report.sent
+        total.retrying += report.retrying
+        total.failed += report.failed
+        total.uncertain += report.uncertain
+        total.problems += report.problems
+        due = world.outbox.next_due()
+        if due is None or time.perf_counter() - start > args.timeout:
+            break
+        wait = (due - clock.now()).total_seconds()
+        await asyncio.sleep(min(max(wait, 0.01), 5.0))
+    if profiler is not None:
+        profiler.disable()
+    wall = time.perf_counter() - start
+    world.slack.clear_rate_limits()
+
+    calls = world.slack.call_summary()
+    world.slack.reset_calls()  # a lighter fake for what follows
+    served = [c for c in calls if c.status != 429]
+    counts = Counter(c.method for c in served)
+    opens = [c.at for c in served if c.method in {"conversations.open", "chat.postMessage"}]
+    per_person = world.slack.dm_counts(world.users)
+    unsent = len(
+        world.outbox.items(
+            kinds=[OutboxKind.INVITATION],
+            states=[s for s in OutboxState if s is not OutboxState.SENT],
+        )
+    )
+    return FanOut(
+        people=args.people,
+        setup=setup,
+        wall=wall,
+        first_open=(min(opens) - began) if opens else float("nan"),
+        floors=[(limit, limit.floor(served)) for limit in limits],
+        calls=counts,
+        ratelimited=sum(1 for c in calls if c.status == 429),
+        duplicates=sum(1 for n in per_person if n > 1),
+        losses=sum(1 for n in per_person if n == 0),
+        unsent=unsent,
+        drains=drains,
+        report=total,
+        tier3_open=max(0.0, counts["conversations.open"] - SLACK_TIER3_PER_MINUTE)
+        / (SLACK_TIER3_PER_MINUTE / 60),
+        profile=None if profiler is None else _profile_text(profiler, args.profile),
+    )
+
+
+def _profile_text(profiler: cProfile.Profile, path: str) -> str:
+    if path != "-":
+        profiler.dump_stats(path)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(20)
+    return out.getvalue()
+
+
+def print_fan_out(result: FanOut) -> None:
+    print(f"fan-out: {result.people:,} invitations (set-up {result.setup:.1f} s)")
+    print("  calls served: " + ", ".join(f"{m} {n:,}" for m, n in sorted(result.calls.items())))
+    print(f"  {'limit':<36} {'rate/s':>8} {'burst':>7} {'floor':>8}")
+    for limit, seconds in result.floors:
+        print(f"  {limit.label:<36} {limit.per_second:8.2f} {limit.burst:7.0f} {seconds:7.1f}s")
+    print(
+        f"  wall {result.wall:.1f} s (first DM after {result.first_open:.1f} s), floor "
+        f"{result.floor:.1f} s ({result.binding}), ratio {result.ratio:.2f} "
+        f"(target < {TARGET_RATIO})"
+    )
+    print(
+        f"  duplicates {result.duplicates}, losses {result.losses}, not marked sent "
+        f"{result.unsent}, 429s served {result.ratelimited:,}, drains {result.drains}, "
+        f"released for a rate limit {result.report.retrying}, failed {result.report.failed}"
+    )
+    if result.calls["conversations.open"]:
+        print(
+            f"  at Slack's Tier 3 ({SLACK_TIER3_PER_MINUTE:.0f}/min) the "
+            f"{result.calls['conversations.open']:,} conversations.open calls alone would take "
+            f"{result.tier3_open / 60:.0f} min"
+        )
+    if result.profile is not None:
+        print(result.profile)
+
+
+# ============================================================================ ack latency
+
+
+def sign(secret: str, body: str) -> dict[str, str]:
+    """Slack's request signature (v0) for ``body`` sent now."""
+    ts = str(int(time.time()))
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def start_click(user: str, invitation: int, trigger: str, channel: str) -> str:
+    """The form body Slack posts when ``user`` presses an invitation's Start button."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "test-workspace"},
+        "user": {"id": user, "team_id": TEAM},
+        "api_app_id": "A0APP",
+        "trigger_id": trigger,
+        "channel": {"id": channel},
+        "container": {"type": "message", "channel_id": channel, "message_ts": "1.000001"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "rc_start",
+                "block_id": "b",
+                "value": str(invitation),
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+@dataclass(frozen=True)
+class Sample:
+    latency: float  # response received - when the request was due
+    lag: float  # when it was sent - when it was due (the load generator keeping up)
+    status: int
+
+
+def run_load(url: str, secret: str, bodies: Sequence[str], rate: float) -> list[Sample]:
+    """Open-loop load, run in a separate process: ``bodies[i]`` is sent at start + i / rate
+    whether or not earlier requests have been answered."""
+    return asyncio.run(_load(url, secret, bodies, rate))
+
+
+async def _load(url: str, secret: str, bodies: Sequence[str], rate: float) -> list[Sample]:
+    samples: list[Sample | None] = [None] * len(bodies)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        begin = time.perf_counter() + 0.1
+
+        async def one(i: int, body: str, due: float) -> None:
+            sent = time.perf_counter()
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(secret, body)}
+            try:
+                async with session.post(url, data=body.encode(), headers=headers) as response:
+                    await response.read()
+                    status = response.status
+            except aiohttp.ClientError:
+                status = 0
+            samples[i] = Sample(time.perf_counter() - due, sent - due, status)
+
+        tasks: list[asyncio.Task[None]] = []
+        for i, body in enumerate(bodies):
+            due = begin + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, body, due)))
+        await asyncio.gather(*tasks)
+    return [s for s in samples if s is not None]
+
+
+@dataclass(frozen=True)
+class Latency:
+    name: str
+    samples: list[Sample]
+    cpu: float
+    """CPU seconds per request the serving process used (all its threads)"""
+
+    def percentile(self, q: int) -> float:
+        values = [s.latency for s in self.samples]
+        return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for s in self.samples if s.status != 200)
+
+    @property
+    def max_lag(self) -> float:
+        return max(s.lag for s in self.samples)
+
+
+async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((HOST, 0))
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://{HOST}:{sock.getsockname()[1]}/slack/events"
+
+
+def bare_app(secret: str, slack_url: str, *, like_rcbot: bool) -> AsyncApp:
+    """slack_bolt with nothing but an acknowledging Start listener; its client points at the
+    fake too (for bolt's one auth.test). ``like_rcbot``: rcbot's bolt options
+    (``process_before_response``: answer when the listener returns), else bolt's defaults
+    (answer when ``ack()`` is seen, which bolt polls for every 10 ms)."""
+    options: dict[str, Any] = {}
+    if like_rcbot:
+        options = {"process_before_response": True, "raise_error_for_unhandled_request": False}
+    app = AsyncApp(
+        signing_secret=secret,
+        client=AsyncWebClient(token=TOKEN, base_url=slack_url),
+        **options,
+    )
+
+    async def start(ack: Any) -> None:
+        await ack()
+
+    app.action("rc_start")(start)
+    return app
+
+
+@dataclass(frozen=True)
+class AckResult:
+    rcbot: Latency
+    bare: Latency
+    bare_default: Latency
+    pages: int
+    """question pages rcbot opened (views.open answered ok)"""
+
+
+async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> AckResult:
+    slack, service = world.slack, world.service
+    slack.clear_rate_limits()
+    known = [(p.slack_user_id, p.id) for p in service.list_participants(SURVEY) if p.slack_user_id]
+    invitation_of = {i.participant_id: i.id for i in service.invitations(SURVEY)}
+    users = [user for user, _ in known if user is not None]
+    channels = slack.dm_channels(users)
+    clicks = [
+        (user, invitation_of[pid], channel)
+        for (user, pid), channel in zip(known, channels, strict=True)
+        if user is not None and pid is not None
+    ]
+    count = round(args.ack_rate * (args.ack_warmup + args.ack_seconds))
+    warm = round(args.ack_rate * args.ack_warmup)
+    ttl = args.ack_warmup + args.ack_seconds + 120
+
+    def bodies(offset: int) -> list[str]:
+        chosen = [clicks[(offset + i) % len(clicks)] for i in range(count)]
+        triggers = slack.new_triggers([user for user, _, _ in chosen], ttl)
+        return [
+            start_click(user, int(invitation or 0), trigger, channel)
+            for (user, invitation, channel), trigger in zip(chosen, triggers, strict=True)
+        ]
+
+    rcbot = build_slack_app(
+        signing_secret=secret,
+        platform=SlackPlatform(make_client(TOKEN, world.slack_url)),
+        answering=Answering(service),
+        commands=OwnerCommands(service),
+    )
+    apps = {
+        "bare": bare_app(secret, world.slack_url, like_rcbot=True),
+        "bare, bolt defaults": bare_app(secret, world.slack_url, like_rcbot=False),
+        "rcbot": rcbot,
+    }
+    runners: list[web.AppRunner] = []
+    results: dict[str, Latency] = {}
+    loop = asyncio.get_running_loop()
+    context = multiprocessing.get_context("spawn")
+    before = slack.count_ok("views.open")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            await loop.run_in_executor(pool, statistics.mean, [0.0])  # start the process
+            for offset, (name, app) in enumerate(apps.items()):
+                gc.collect()  # the same clean start for each
+                slack.settle()
+                runner, url = await serve_app(build_web_app(world.engine, slack=app))
+                runners.append(runner)
+                load = bodies(offset * count)
+                cpu = time.process_time()
+                samples = await loop.run_in_executor(
+                    pool, run_load, url, secret, load, args.ack_rate
+                )
+                cpu = (time.process_time() - cpu) / len(load)
+                results[name] = Latency(name, samples[warm:], cpu)
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+    return AckResult(
+        results["rcbot"],
+        results["bare"],
+        results["bare, bolt defaults"],
+        slack.count_ok("views.open") - before,
+    )
+
+
+def print_ack(result: AckResult, args: argparse.Namespace) -> None:
+    print(
+        f"ack latency: Start button, open loop {args.ack_rate:.0f}/s for {args.ack_seconds:.0f} s "
+        f"to each app (after {args.ack_warmup:.0f} s of warm-up); rcbot opened "
+        f"{result.pages:,} question pages"
+    )
+    for latency in (result.rcbot, result.bare, result.bare_default):
+        print(
+            f"  {latency.name:<20} p50 {latency.percentile(50) * 1000:6.1f} ms  "
+            f"p99 {latency.percentile(99) * 1000:6.1f} ms  "
+            f"max {max(s.latency for s in latency.samples) * 1000:6.1f} ms  "
+            f"CPU {latency.cpu * 1000:4.1f} ms/request  non-200 {latency.errors}  "
+            f"sender lag max {latency.max_lag * 1000:.0f} ms"
+        )
+
+
+# ============================================================================ main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.slack_bench",
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    fan = parser.add_argument_group("fan-out")
+    fan.add_argument("--people", type=int, default=5000)
+    fan.add_argument(
+        "--workspace-rate",
+        type=float,
+        default=200.0,
+        help="workspace-wide calls a second, every method (Slack's posting cap is far lower)",
+    )
+    fan.add_argument("--workspace-burst", type=float, help="default: one second's worth")
+    fan.add_argument("--list-per-minute", type=float, default=20.0, help="users.list, Tier 2")
+    fan.add_argument(
+        "--lookup-per-minute", type=float, default=50.0, help="users.lookupByEmail, Tier 3"
+    )
+    fan.add_argument(
+        "--open-per-minute",
+        type=float,
+        default=0.0,
+        help="conversations.open; 0: the workspace cap only (Slack: Tier 3, 50)",
+    )
+    fan.add_argument("--batch", type=int, default=1000, help="Dispatcher batch (rcbot's: 200)")
+    fan.add_argument(
+        "--concurrency", type=int, default=16, help="Dispatcher concurrency (rcbot's: 8)"
+    )
+    fan.add_argument(
+        "--known-ids",
+        action="store_true",
+        help="store everyone's Slack id before the drain, as in a later round (no look-up)",
+    )
+    fan.add_argument("--timeout", type=float, default=600.0, help="stop draining after (s)")
+    fan.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="cProfile the drain, write the stats to PATH ('-': none) and print the top",
+    )
+    fan.add_argument(
+        "--fake-in-process",
+        action="store_true",
+        help="serve the fake Slack from a thread of this process (default: its own process)",
+    )
+    ack = parser.add_argument_group("acknowledgement latency")
+    ack.add_argument("--ack-rate", type=float, default=100.0, help="requests a second")
+    ack.add_argument("--ack-seconds", type=float, default=10.0, help="measured seconds per app")
+    ack.add_argument("--ack-warmup", type=float, default=1.0, help="discarded seconds per app")
+    ack.add_argument("--skip-ack", action="store_true")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    secret = secrets.token_hex(16)
+    ack: AckResult | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="rcbot-bench-") as tmp,
+        fake_slack(args.fake_in_process) as (slack, url),
+    ):
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        try:
+            upgrade(engine)
+            clock = SystemClock()
+            service = SurveyService(engine, clock)
+            world = World(slack, url, engine, service, Outbox(engine, clock))
+            fan = await fan_out(world, args)
+            print_fan_out(fan)
+            if not args.skip_ack:
+                ack = await ack_latency(world, args, secret)
+                print_ack(ack, args)
+        finally:
+            engine.dispose()
+    print_table(fan, ack)
+    return 0 if fan.duplicates == fan.losses == fan.unsent == 0 else 1
+
+
+def print_table(fan: FanOut, ack: AckResult | None) -> None:
+    rows = [
+        ("fan-out wall", f"{fan.wall:.1f} s for {fan.people:,} invitations"),
+        ("fan-out floor", f"{fan.floor:.1f} s ({fan.binding})"),
+        ("wall / floor", f"{fan.ratio:.2f} (target < {TARGET_RATIO})"),
+        ("duplicates / losses", f"{fan.duplicates} / {fan.losses}"),
+        ("429s served", f"{fan.ratelimited:,}"),
+    ]
+    if ack is not None:
+        for q in (50, 99):
+            mine, bare = ack.rcbot.percentile(q), ack.bare.percentile(q)
+            rows.append(
+                (
+                    f"ack p{q} rcbot / bare",
+                    f"{mine * 1000:.1f} / {bare * 1000:.1f} ms = {mine / bare:.1f}x",
+                )
+            )
+    width = max(len(key) for key, _ in rows)
+    print("\nSlack benchmark")
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return asyncio.run(run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
