@@ -59,7 +59,9 @@ def build_slack_app(
     app = AsyncApp(
         signing_secret=signing_secret,
         client=platform.client,
-        process_before_response=True,
+        # Acknowledge as soon as a listener calls ack(); a view submission's listener
+        # still answers in its ack (response_action), after saving the page.
+        process_before_response=False,
         raise_error_for_unhandled_request=False,
     )
     seen = SeenEvents()

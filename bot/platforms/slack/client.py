@@ -129,7 +129,7 @@ class SlackPlatform:
         try:
             cursor: str | None = None
             while True:
-                page = await self.client.users_list(limit=200, cursor=cursor)
+                page = await self.client.users_list(limit=500, cursor=cursor)
                 members: list[dict[str, Any]] = page.get("members", [])
                 for member in members:
                     email = (member.get("profile") or {}).get("email", "").strip().lower()
@@ -153,7 +153,9 @@ class SlackPlatform:
         attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
         try:
-            channel = await self._dm_channel(user)
+            # Posting to the user id opens the DM; conversations.open (Tier 3, 50 a minute)
+            # would make a fan-out to thousands of people take hours.
+            channel = self._dm.get(user, user)
             args: dict[str, Any] = {
                 "channel": channel,
                 "text": render.fallback(message),
@@ -163,6 +165,7 @@ class SlackPlatform:
             if key is not None:
                 args["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}}
             response = await self.client.chat_postMessage(**args)
+            channel = self._dm[user] = str(response["channel"])
             if attachments:
                 await self._upload(channel, str(response["ts"]), attachments)
         except (SlackApiError, SlackRequestError, OSError) as exc:
