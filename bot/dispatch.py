@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 PARTICIPANT = "participant:"
 CHANNEL = "channel:"
 EMAIL = "email:"
+FLUSH_EVERY = 25
+"""Successful sends are recorded in batches of this many (one transaction each)."""
 
 
 @runtime_checkable
@@ -103,6 +105,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self._statuses: dict[RoundId, RoundStatus] = {}
         self._missing: dict[ParticipantId, str] = {}
+        self._sent: list[tuple[OutboxItem, str]] = []
         """Why each person the last look-up did not find was not found."""
 
     async def drain(self, max_batches: int | None = None) -> DrainReport:
@@ -136,7 +139,10 @@ class Dispatcher:
             async with gate:
                 await self._send(item, people, users, report)
 
-        await asyncio.gather(*(one(item) for item in items))
+        try:
+            await asyncio.gather(*(one(item) for item in items))
+        finally:
+            self._flush()
 
     async def _resolve(self, people: Sequence[Participant]) -> dict[ParticipantId, str]:
         """Platform user ids: stored ones, else one bulk look-up by e-mail per platform."""
@@ -204,12 +210,16 @@ class Dispatcher:
         except DeliveryError as exc:
             self._failed(item, people, exc, report)
             return
-        self.outbox.mark_sent(item.id, ref.encode())
         report.sent += 1
-        if item.kind is OutboxKind.INVITATION and item.invitation_id is not None:
-            self.service.record_delivery(
-                item.invitation_id, DeliveryState.SENT, message_ref=ref.encode()
-            )
+        self._sent.append((item, ref.encode()))
+        if len(self._sent) >= FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Record the sends so far in one transaction (a crash before this leaves them
+        "sending", which recovery settles without sending twice)."""
+        sent, self._sent = self._sent, []
+        self.outbox.mark_many_sent(sent)
 
     def _compose(self, item: OutboxItem) -> Message | None:
         """The message to send: stored when planned, or composed now from fresh figures

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from surveys.clock import Clock, ensure_utc
-from surveys.model import InvitationId, Platform, RoundId, SurveyId
+from surveys.model import DeliveryState, InvitationId, Platform, RoundId, SurveyId
 from surveys.outbox import (
     LEASE,
     MAX_ATTEMPTS,
@@ -101,6 +101,41 @@ class Outbox:
                     last_error=None,
                 )
             )
+
+    def mark_many_sent(self, sent: Sequence[tuple[OutboxItem, str]]) -> None:
+        """Record a run of successful sends in one transaction: the outbox rows, and the
+        invitations they delivered."""
+        if not sent:
+            return
+        now = self._now()
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow),
+                [
+                    {
+                        "id": item.id,
+                        "state": OutboxState.SENT.value,
+                        "sent_at": now,
+                        "message_ref": ref,
+                        "lease_until": None,
+                        "last_error": None,
+                    }
+                    for item, ref in sent
+                ],
+            )
+            delivered = [
+                {
+                    "id": item.invitation_id,
+                    "delivery": DeliveryState.SENT.value,
+                    "delivered_at": now,
+                    "message_ref": ref,
+                    "delivery_error": None,
+                }
+                for item, ref in sent
+                if item.kind is OutboxKind.INVITATION and item.invitation_id is not None
+            ]
+            if delivered:
+                uow.session.execute(update(InvitationRow), delivered)
 
     def cancel(self, item_id: int, reason: str) -> None:
         with UnitOfWork(self.engine) as uow:
