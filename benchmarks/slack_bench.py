@@ -17,10 +17,9 @@ modelled on Slack's limits:
   the fake applies to every method (``--workspace-rate``; the default, 200 calls a second,
   keeps the run short: Slack's own workspace-wide ceiling on posting is far lower, "several
   hundred messages per minute");
-* ``users.list``: Tier 2 (20 a minute); ``users.lookupByEmail``: Tier 3 (50 a minute);
-* ``conversations.open``: only the workspace cap by default. rcbot opens a DM before each
-  invitation, and at Slack's Tier 3 (``--open-per-minute 50``) 5,000 of those take about
-  100 minutes by themselves; the output says what they would take.
+* ``users.list``: Tier 2 (20 a minute); ``users.lookupByEmail`` and ``conversations.open``:
+  Tier 3 (50 a minute). If rcbot opened a DM per person with ``conversations.open``, 5,000
+  of them would take about 100 minutes by themselves (the output says so when it happens).
 
 Each tier's burst is one minute's worth of calls. It prints the wall time, the *floor* (the
 least time the calls rcbot made could take under those limits: for each bucket, (calls
@@ -33,14 +32,16 @@ round: no look-up).
 **Acknowledgement latency.** rcbot's web app (``build_slack_app`` behind ``build_web_app``,
 assembled as ``rcbot serve`` does, on the fan-out's database) and, in the same run, a bare
 ``slack_bolt`` ``AsyncApp`` whose ``rc_start`` listener only acknowledges, served through the
-same aiohttp adapter on another port; the bare app runs once with rcbot's bolt options (the
-baseline for the ratio) and once with bolt's defaults. A separate process sends signed
+same aiohttp adapter on another port; the bare app runs once in rcbot's bolt mode
+(``process_before_response`` as rcbot sets it: the baseline for the ratio) and once in the
+other mode. A separate process sends signed
 ``block_actions`` requests for the Start button (a real invitation and a trigger_id
 registered in the fake for each) to one app after the other, open loop at ``--ack-rate`` a
 second for ``--ack-seconds`` after ``--ack-warmup`` discarded seconds, and times each HTTP
 response from the moment the request was due. rcbot's listener opens the first question page
-(``views.open``) before its answer goes back. Rate limits are off for this part. Also
-printed: the CPU time per request the serving process used.
+(``views.open``); the time from the press until the fake received that call is printed too.
+Rate limits are off for this part. Also printed: the CPU time per request the serving
+process used (background work included).
 """
 
 from __future__ import annotations
@@ -195,9 +196,6 @@ class BenchSlack(FakeSlackThread):
             for c in self.call_records()
         ]
 
-    def count_ok(self, method: str) -> int:
-        return len(self.calls(method, ok_only=True))
-
     def dm_counts(self, users: Sequence[str]) -> list[int]:
         return [len(self.dm_messages(u)) for u in users]
 
@@ -206,6 +204,14 @@ class BenchSlack(FakeSlackThread):
 
     def new_triggers(self, users: Sequence[str], ttl: float) -> list[str]:
         return [self.new_trigger(u, ttl) for u in users]
+
+    def views_opened(self) -> dict[str, float]:
+        """trigger_id -> when views.open was received, for the ones answered ok."""
+        return {
+            str(c.args.get("trigger_id")): c.received_at
+            for c in self.call_records("views.open")
+            if c.ok
+        }
 
     def settle(self) -> None:
         """Collect garbage and exempt what survives from later collections, so the fake's
@@ -225,10 +231,10 @@ class SlackControl(Protocol):
     def clear_rate_limits(self) -> None: ...
     def reset_calls(self) -> None: ...
     def call_summary(self) -> list[Call]: ...
-    def count_ok(self, method: str) -> int: ...
     def dm_counts(self, users: Sequence[str]) -> list[int]: ...
     def dm_channels(self, users: Sequence[str]) -> list[str]: ...
     def new_triggers(self, users: Sequence[str], ttl: float) -> list[str]: ...
+    def views_opened(self) -> dict[str, float]: ...
     def settle(self) -> None: ...
 
 
@@ -487,6 +493,7 @@ class Sample:
     latency: float  # response received - when the request was due
     lag: float  # when it was sent - when it was due (the load generator keeping up)
     status: int
+    due: float  # time.time() when it was due
 
 
 def run_load(url: str, secret: str, bodies: Sequence[str], rate: float) -> list[Sample]:
@@ -499,6 +506,7 @@ async def _load(url: str, secret: str, bodies: Sequence[str], rate: float) -> li
     samples: list[Sample | None] = [None] * len(bodies)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         begin = time.perf_counter() + 0.1
+        wall = time.time() - time.perf_counter()
 
         async def one(i: int, body: str, due: float) -> None:
             sent = time.perf_counter()
@@ -509,7 +517,7 @@ async def _load(url: str, secret: str, bodies: Sequence[str], rate: float) -> li
                     status = response.status
             except aiohttp.ClientError:
                 status = 0
-            samples[i] = Sample(time.perf_counter() - due, sent - due, status)
+            samples[i] = Sample(time.perf_counter() - due, sent - due, status, wall + due)
 
         tasks: list[asyncio.Task[None]] = []
         for i, body in enumerate(bodies):
@@ -519,7 +527,12 @@ async def _load(url: str, secret: str, bodies: Sequence[str], rate: float) -> li
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i, body, due)))
         await asyncio.gather(*tasks)
+    assert all(s is not None for s in samples)
     return [s for s in samples if s is not None]
+
+
+def percentile(values: Sequence[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 @dataclass(frozen=True)
@@ -530,8 +543,7 @@ class Latency:
     """CPU seconds per request the serving process used (all its threads)"""
 
     def percentile(self, q: int) -> float:
-        values = [s.latency for s in self.samples]
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+        return percentile([s.latency for s in self.samples], q)
 
     @property
     def errors(self) -> int:
@@ -551,18 +563,20 @@ async def serve_app(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://{HOST}:{sock.getsockname()[1]}/slack/events"
 
 
-def bare_app(secret: str, slack_url: str, *, like_rcbot: bool) -> AsyncApp:
+def bolt_mode(process_before_response: bool) -> str:
+    if process_before_response:
+        return "process_before_response (answer when the listener returns)"
+    return "bolt's default (answer once ack() is seen, polled every 10 ms)"
+
+
+def bare_app(secret: str, slack_url: str, *, process_before_response: bool) -> AsyncApp:
     """slack_bolt with nothing but an acknowledging Start listener; its client points at the
-    fake too (for bolt's one auth.test). ``like_rcbot``: rcbot's bolt options
-    (``process_before_response``: answer when the listener returns), else bolt's defaults
-    (answer when ``ack()`` is seen, which bolt polls for every 10 ms)."""
-    options: dict[str, Any] = {}
-    if like_rcbot:
-        options = {"process_before_response": True, "raise_error_for_unhandled_request": False}
+    fake too (for bolt's one auth.test)."""
     app = AsyncApp(
         signing_secret=secret,
         client=AsyncWebClient(token=TOKEN, base_url=slack_url),
-        **options,
+        process_before_response=process_before_response,
+        raise_error_for_unhandled_request=False,
     )
 
     async def start(ack: Any) -> None:
@@ -576,9 +590,14 @@ def bare_app(secret: str, slack_url: str, *, like_rcbot: bool) -> AsyncApp:
 class AckResult:
     rcbot: Latency
     bare: Latency
-    bare_default: Latency
-    pages: int
-    """question pages rcbot opened (views.open answered ok)"""
+    """in rcbot's bolt mode"""
+    bare_other: Latency
+    """in the other bolt mode"""
+    rcbot_mode: bool
+    """rcbot's process_before_response"""
+    pages: list[float]
+    """seconds from each measured press until the fake received rcbot's views.open"""
+    presses: int
 
 
 async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> AckResult:
@@ -597,13 +616,13 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
     warm = round(args.ack_rate * args.ack_warmup)
     ttl = args.ack_warmup + args.ack_seconds + 120
 
-    def bodies(offset: int) -> list[str]:
+    def bodies(offset: int) -> tuple[list[str], list[str]]:
         chosen = [clicks[(offset + i) % len(clicks)] for i in range(count)]
         triggers = slack.new_triggers([user for user, _, _ in chosen], ttl)
         return [
             start_click(user, int(invitation or 0), trigger, channel)
             for (user, invitation, channel), trigger in zip(chosen, triggers, strict=True)
-        ]
+        ], triggers
 
     rcbot = build_slack_app(
         signing_secret=secret,
@@ -611,16 +630,17 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
         answering=Answering(service),
         commands=OwnerCommands(service),
     )
+    mode = rcbot.process_before_response
     apps = {
-        "bare": bare_app(secret, world.slack_url, like_rcbot=True),
-        "bare, bolt defaults": bare_app(secret, world.slack_url, like_rcbot=False),
+        "bare": bare_app(secret, world.slack_url, process_before_response=mode),
+        "bare, other mode": bare_app(secret, world.slack_url, process_before_response=not mode),
         "rcbot": rcbot,
     }
     runners: list[web.AppRunner] = []
     results: dict[str, Latency] = {}
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")
-    before = slack.count_ok("views.open")
+    pages: list[float] = []
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             await loop.run_in_executor(pool, statistics.mean, [0.0])  # start the process
@@ -629,37 +649,56 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
                 slack.settle()
                 runner, url = await serve_app(build_web_app(world.engine, slack=app))
                 runners.append(runner)
-                load = bodies(offset * count)
+                load, triggers = bodies(offset * count)
                 cpu = time.process_time()
                 samples = await loop.run_in_executor(
                     pool, run_load, url, secret, load, args.ack_rate
                 )
+                opened: dict[str, float] = {}
+                if app is rcbot:  # its pages may still be opening after the answers
+                    deadline = time.monotonic() + 5
+                    while len(opened) < len(triggers) and time.monotonic() < deadline:
+                        await asyncio.sleep(0.2)
+                        opened = slack.views_opened()
                 cpu = (time.process_time() - cpu) / len(load)
                 results[name] = Latency(name, samples[warm:], cpu)
+                pages = [
+                    opened[t] - s.due
+                    for s, t in zip(samples[warm:], triggers[warm:], strict=True)
+                    if t in opened
+                ]
     finally:
         for runner in runners:
             await runner.cleanup()
     return AckResult(
         results["rcbot"],
         results["bare"],
-        results["bare, bolt defaults"],
-        slack.count_ok("views.open") - before,
+        results["bare, other mode"],
+        mode,
+        pages,
+        count - warm,
     )
 
 
 def print_ack(result: AckResult, args: argparse.Namespace) -> None:
     print(
         f"ack latency: Start button, open loop {args.ack_rate:.0f}/s for {args.ack_seconds:.0f} s "
-        f"to each app (after {args.ack_warmup:.0f} s of warm-up); rcbot opened "
-        f"{result.pages:,} question pages"
+        f"to each app (after {args.ack_warmup:.0f} s of warm-up); rcbot's bolt mode: "
+        f"{bolt_mode(result.rcbot_mode)}"
     )
-    for latency in (result.rcbot, result.bare, result.bare_default):
+    for latency in (result.rcbot, result.bare, result.bare_other):
         print(
             f"  {latency.name:<20} p50 {latency.percentile(50) * 1000:6.1f} ms  "
             f"p99 {latency.percentile(99) * 1000:6.1f} ms  "
             f"max {max(s.latency for s in latency.samples) * 1000:6.1f} ms  "
             f"CPU {latency.cpu * 1000:4.1f} ms/request  non-200 {latency.errors}  "
             f"sender lag max {latency.max_lag * 1000:.0f} ms"
+        )
+    if result.pages:
+        print(
+            f"  rcbot's question page opened (views.open) for {len(result.pages):,} of "
+            f"{result.presses:,} presses: p50 {percentile(result.pages, 50) * 1000:.1f} ms, "
+            f"p99 {percentile(result.pages, 99) * 1000:.1f} ms after the press"
         )
 
 
@@ -688,8 +727,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     fan.add_argument(
         "--open-per-minute",
         type=float,
-        default=0.0,
-        help="conversations.open; 0: the workspace cap only (Slack: Tier 3, 50)",
+        default=50.0,
+        help="conversations.open, Tier 3 (0: only the workspace cap)",
     )
     fan.add_argument("--batch", type=int, default=1000, help="Dispatcher batch (rcbot's: 200)")
     fan.add_argument(
@@ -746,6 +785,7 @@ async def run(args: argparse.Namespace) -> int:
 def print_table(fan: FanOut, ack: AckResult | None) -> None:
     rows = [
         ("fan-out wall", f"{fan.wall:.1f} s for {fan.people:,} invitations"),
+        ("first DM after", f"{fan.first_open:.1f} s (looking people up)"),
         ("fan-out floor", f"{fan.floor:.1f} s ({fan.binding})"),
         ("wall / floor", f"{fan.ratio:.2f} (target < {TARGET_RATIO})"),
         ("duplicates / losses", f"{fan.duplicates} / {fan.losses}"),
@@ -760,6 +800,21 @@ def print_table(fan: FanOut, ack: AckResult | None) -> None:
                     f"{mine * 1000:.1f} / {bare * 1000:.1f} ms = {mine / bare:.1f}x",
                 )
             )
+        if ack.pages:
+            rows.append(
+                (
+                    "rcbot page opened",
+                    f"p50 {percentile(ack.pages, 50) * 1000:.1f} ms, p99 "
+                    f"{percentile(ack.pages, 99) * 1000:.1f} ms after the press "
+                    f"({len(ack.pages):,}/{ack.presses:,})",
+                )
+            )
+        rows.append(
+            (
+                "ack CPU rcbot / bare",
+                f"{ack.rcbot.cpu * 1000:.1f} / {ack.bare.cpu * 1000:.1f} ms a request",
+            )
+        )
     width = max(len(key) for key, _ in rows)
     print("\nSlack benchmark")
     for key, value in rows:
