@@ -353,7 +353,9 @@ async def fan_out(world: World, args: argparse.Namespace) -> FanOut:
     limits = slack_limits(args)
     world.slack.set_limits(limits)
     world.slack.reset_calls()
-    platform = SlackPlatform(make_client(TOKEN, world.slack_url))
+    # rcbot paces its posts a little under the workspace cap (RCBOT_SLACK_POST_RATE).
+    pace = args.workspace_rate * 0.97 if args.workspace_rate > 0 else None
+    platform = SlackPlatform(make_client(TOKEN, world.slack_url), post_rate=pace)
     dispatcher = Dispatcher(
         world.service,
         world.outbox,

@@ -67,7 +67,9 @@ async def connect(settings: Settings, conversations: ConversationStore | None = 
         value = token.get_secret_value()
         if not value.startswith("xoxb-"):
             raise ConfigError("SLACK_BOT_TOKEN must be a bot token (it starts with xoxb-)")
-        slack = SlackPlatform(make_client(value, settings.slack_api_url))
+        slack = SlackPlatform(
+            make_client(value, settings.slack_api_url), post_rate=settings.slack_post_rate
+        )
         try:
             who = await slack.check()
         except DeliveryError as exc:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
     )
 
+    slack_post_rate: float | None = Field(
+        None, gt=0, validation_alias=_env("RCBOT_SLACK_POST_RATE")
+    )
+    """Messages a second rcbot posts at most (set it a little under your workspace's limit)."""
     teams_service_url: str = Field(
         "https://smba.trafficmanager.net/teams/", validation_alias=_env("RCBOT_TEAMS_SERVICE_URL")
     )

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.messages import Attachment, Message
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.slack import render
+from bot.ratelimit import RateLimiter
 from surveys.model import Email, Platform
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,11 @@ def delivery_error(exc: Exception) -> DeliveryError:
 
 
 class SlackPlatform:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, *, post_rate: float | None = None) -> None:
         self.client = client
+        # Pacing posts under the workspace's limit beats bumping into it: every 429 costs
+        # whole seconds of Retry-After.
+        self.pace = None if post_rate is None else RateLimiter(post_rate, burst=1)
         self._dm: dict[str, str] = {}
         self._people: dict[Email, PlatformUserId] | None = None
         self._people_at = 0.0
@@ -164,6 +168,8 @@ class SlackPlatform:
             }
             if key is not None:
                 args["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}}
+            if self.pace is not None:
+                await self.pace.acquire()
             response = await self.client.chat_postMessage(**args)
             channel = self._dm[user] = str(response["channel"])
             if attachments:
