@@ -157,6 +157,7 @@ class Dispatcher:
                 lookup[person.platform].append(person)
         for platform, group in lookup.items():
             resolution = await self.platforms[platform].resolve_users([p.email for p in group])
+            new_ids: dict[ParticipantId, str] = {}
             for person in group:
                 assert person.id is not None
                 found = resolution.found.get(person.email)
@@ -165,11 +166,9 @@ class Dispatcher:
                         person.email, f"not found on {platform.value} by e-mail"
                     )
                     continue
-                users[person.id] = found
-                if platform is Platform.SLACK:
-                    self.service.set_platform_ids(person, slack_user_id=found)
-                else:
-                    self.service.set_platform_ids(person, teams_user_id=found)
+                users[person.id] = new_ids[person.id] = found
+            # Stored before anything is sent: crash recovery relies on it.
+            await asyncio.to_thread(self.service.remember_platform_ids, platform, new_ids)
         return users
 
     async def _send(

@@ -6,7 +6,7 @@ and hold no rules of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -181,6 +181,18 @@ class SurveyService:
             uow.participants.set_platform_ids(
                 participant.id, slack_user_id=slack_user_id, teams_user_id=teams_user_id
             )
+
+    def remember_platform_ids(self, platform: Platform, found: Mapping[ParticipantId, str]) -> None:
+        """Store many people's platform user ids in one transaction."""
+        if not found:
+            return
+        with self._uow() as uow:
+            for participant_id, user_id in found.items():
+                uow.participants.set_platform_ids(
+                    participant_id,
+                    slack_user_id=user_id if platform is Platform.SLACK else None,
+                    teams_user_id=user_id if platform is Platform.TEAMS else None,
+                )
 
     # --- rounds ------------------------------------------------------------------------
 

@@ -80,8 +80,10 @@ class SlackPlatform:
     def __init__(self, client: AsyncWebClient, *, post_rate: float | None = None) -> None:
         self.client = client
         # Pacing posts under the workspace's limit beats bumping into it: every 429 costs
-        # whole seconds of Retry-After.
-        self.pace = None if post_rate is None else RateLimiter(post_rate, burst=1)
+        # whole seconds of Retry-After. A tenth of a second of burst absorbs late wake-ups.
+        self.pace = (
+            None if post_rate is None else RateLimiter(post_rate, burst=max(1, int(post_rate / 10)))
+        )
         self._dm: dict[str, str] = {}
         self._people: dict[Email, PlatformUserId] | None = None
         self._people_at = 0.0
