@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from surveys.clock import Clock, ensure_utc
 from surveys.model import Platform
@@ -61,13 +61,3 @@ class ConversationStore:
                 row.service_url = ref.service_url
                 row.tenant_id = ref.tenant_id
                 row.updated_at = now
-
-    def count(self, platform: Platform) -> int:
-        with UnitOfWork(self.engine) as uow:
-            return len(
-                uow.session.scalars(
-                    select(ConversationRefRow.user_id).where(
-                        ConversationRefRow.platform == platform.value
-                    )
-                ).all()
-            )

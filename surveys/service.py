@@ -177,10 +177,10 @@ class SurveyService:
         teams_user_id: str | None = None,
     ) -> None:
         assert participant.id is not None
-        with self._uow() as uow:
-            uow.participants.set_platform_ids(
-                participant.id, slack_user_id=slack_user_id, teams_user_id=teams_user_id
-            )
+        if slack_user_id is not None:
+            self.remember_platform_ids(Platform.SLACK, {participant.id: slack_user_id})
+        if teams_user_id is not None:
+            self.remember_platform_ids(Platform.TEAMS, {participant.id: teams_user_id})
 
     def remember_platform_ids(self, platform: Platform, found: Mapping[ParticipantId, str]) -> None:
         """Store many people's platform user ids in one transaction."""
