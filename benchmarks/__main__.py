@@ -1,9 +1,10 @@
-"""``make bench``: the analytics benchmark, then the Slack benchmark, with their defaults.
+"""``make bench``: the analytics, whole-command and Slack benchmarks, with their defaults.
 
-``python -m benchmarks [--only analytics|slack]``, from the repository root. Each prints its
-own figures; the exit status is non-zero if either reports a failure (the Slack fan-out
+``python -m benchmarks [--only analytics|commands|slack]``, from the repository root. Each
+prints its own figures; the exit status is non-zero if either reports a failure (the Slack fan-out
 losing or duplicating an invitation). For their options run ``python -m
-benchmarks.analytics_bench --help`` or ``python -m benchmarks.slack_bench --help``.
+benchmarks.analytics_bench --help``, ``python -m benchmarks.commands_bench --help`` or
+``python -m benchmarks.slack_bench --help``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import argparse
 import time
 from collections.abc import Callable, Sequence
 
-from benchmarks import analytics_bench, slack_bench
+from benchmarks import analytics_bench, commands_bench, slack_bench
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     "analytics": analytics_bench.main,
+    "commands": commands_bench.main,
     "slack": slack_bench.main,
 }
 
