@@ -106,11 +106,29 @@ def suppression_notes(analysis: Analysis, quote: Callable[[str], str] = str) -> 
 # --------------------------------------------------------------------------- CSV tables
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A CSV text cell starting with one of these would be read as a formula by a spreadsheet."""
+
+
+def csv_safe_text(value: str) -> str:
+    """Neutralise a text cell for CSV: a leading ``=``, ``+``, ``-``, ``@``, tab or carriage
+    return gets an apostrophe in front (OWASP's advice against CSV injection), so a
+    spreadsheet shows ``=SUM(1+1)`` as text instead of running it; other text is unchanged."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _csv(frame: pd.DataFrame) -> str:
+    """CSV text with booleans as true/false, numbers as numbers and every text cell made
+    safe for spreadsheets (see :func:`csv_safe_text`)."""
     out = frame.copy()
     for column in out.columns:
-        if pd.api.types.is_bool_dtype(out[column].dtype):
+        dtype = out[column].dtype
+        if pd.api.types.is_bool_dtype(dtype):
             out[column] = out[column].map({True: "true", False: "false"})
+        elif not pd.api.types.is_numeric_dtype(dtype):
+            text = out[column].astype("string")
+            risky = text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+            out[column] = text.mask(risky, "'" + text)
     buffer = io.StringIO()
     out.to_csv(buffer, index=False, na_rep="", float_format=f"%.{DECIMALS}f", lineterminator="\n")
     return buffer.getvalue()
@@ -461,7 +479,8 @@ def _put(sheet: Worksheet, row: int, column: int, value: object) -> None:
 
 def _table(sheet: Worksheet, frame: pd.DataFrame, *, start_row: int = 1) -> None:
     for j, column in enumerate(frame.columns, start=1):
-        header = sheet.cell(row=start_row, column=j, value=str(column))
+        header = sheet.cell(row=start_row, column=j)
+        _put(sheet, start_row, j, str(column))  # as text: a role name may start with "="
         header.font = _HEADER_FONT
         header.fill = _HEADER_FILL
     hidden = frame["suppressed"].to_numpy(dtype=bool) if "suppressed" in frame else None

@@ -167,8 +167,12 @@ class Dispatcher:
                     )
                     continue
                 users[person.id] = new_ids[person.id] = found
-            # Stored before anything is sent: crash recovery relies on it.
-            await asyncio.to_thread(self.service.remember_platform_ids, platform, new_ids)
+            # Stored before anything is sent: crash recovery relies on it. An account that
+            # another participant already holds is refused and reported to the owners.
+            refused = await asyncio.to_thread(self.service.remember_platform_ids, platform, new_ids)
+            for participant_id, reason in refused.items():
+                users.pop(participant_id, None)
+                self._missing[participant_id] = reason
         return users
 
     async def _send(

@@ -2,7 +2,8 @@
 
 Columns: ``email,name,role`` are required; ``timezone``, ``platform``, ``slack_user_id``,
 ``teams_user_id`` and ``team`` are optional. Every problem in the file is collected with its
-line number and column, so an owner can fix the whole file in one pass.
+line number and column, so an owner can fix the whole file in one pass. One chat identity is
+one participant: an e-mail, a Slack user id or a Teams user id may appear on one row only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from surveys.model import (
 REQUIRED: Final = ("email", "name", "role")
 OPTIONAL: Final = ("timezone", "platform", "slack_user_id", "teams_user_id", "team")
 MAX_PROBLEMS_SHOWN: Final = 50
+PLATFORM_ID_COLUMNS: Final = ("slack_user_id", "teams_user_id")
+
+
+def identity_key(user_id: str) -> str:
+    """How two chat user ids are compared: trimmed and case-folded (Entra object ids are
+    GUIDs in any case; Slack ids are upper case), so one account cannot hide behind its
+    spelling."""
+    return user_id.strip().casefold()
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,7 @@ def check_table(
 
     roles_by_key = None if known_roles is None else {role_key(r): r for r in known_roles}
     first_line: dict[str, int] = {}
+    first_id_line: dict[tuple[str, str], int] = {}
     records: list[ParticipantRecord] = []
     for line, row in table.rows:
         row_problems: list[RowProblem] = []
@@ -237,6 +247,19 @@ def check_table(
             except InvalidInput:
                 fail("timezone", f"'{timezone}' is not an IANA timezone such as Europe/London")
         platform = _platform(row, default_platform, fail)
+        for column in PLATFORM_ID_COLUMNS:
+            user_id = row.get(column, "")
+            if not user_id:
+                continue
+            key = (column, identity_key(user_id))
+            if key in first_id_line:
+                fail(
+                    column,
+                    f"{user_id} is already on line {first_id_line[key]}; one chat account "
+                    "can belong to one participant only",
+                )
+            else:
+                first_id_line[key] = line
         if not row_problems and email is not None:
             records.append(
                 ParticipantRecord(

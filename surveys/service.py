@@ -17,7 +17,15 @@ from sqlalchemy.exc import IntegrityError
 
 from surveys.clock import Clock, ensure_utc
 from surveys.errors import Conflict, InvalidInput, NotFound
-from surveys.importing import RawTable, check_table
+from surveys.importing import (
+    PLATFORM_ID_COLUMNS,
+    ImportRejected,
+    ParticipantRecord,
+    RawTable,
+    RowProblem,
+    check_table,
+    identity_key,
+)
 from surveys.instrument import Instrument, default_instrument
 from surveys.model import (
     DEFAULT_MIN_GROUP,
@@ -25,6 +33,7 @@ from surveys.model import (
     AnswerPage,
     ChannelRef,
     DeliveryState,
+    Email,
     Invitation,
     InvitationId,
     Participant,
@@ -154,6 +163,8 @@ class SurveyService:
             survey = uow.surveys.get(survey_name)
             known = survey.role_names or None
             records = check_table(table, known_roles=known, default_platform=default_platform)
+            assert survey.id is not None
+            _refuse_shared_identities(table.source, records, uow.participants.for_survey(survey.id))
             new_roles: tuple[str, ...] = ()
             if known is None:
                 roles = survey.with_roles_added(r.role for r in records)
@@ -177,22 +188,61 @@ class SurveyService:
         teams_user_id: str | None = None,
     ) -> None:
         assert participant.id is not None
-        if slack_user_id is not None:
-            self.remember_platform_ids(Platform.SLACK, {participant.id: slack_user_id})
-        if teams_user_id is not None:
-            self.remember_platform_ids(Platform.TEAMS, {participant.id: teams_user_id})
+        for platform, user_id in ((Platform.SLACK, slack_user_id), (Platform.TEAMS, teams_user_id)):
+            if user_id is not None:
+                refused = self.remember_platform_ids(platform, {participant.id: user_id})
+                if refused:
+                    raise Conflict(refused[participant.id])
 
-    def remember_platform_ids(self, platform: Platform, found: Mapping[ParticipantId, str]) -> None:
-        """Store many people's platform user ids in one transaction."""
+    def remember_platform_ids(
+        self, platform: Platform, found: Mapping[ParticipantId, str]
+    ) -> dict[ParticipantId, str]:
+        """Store many people's platform user ids in one transaction.
+
+        One chat account is one participant per survey: an id that another participant of
+        the same survey already holds, or that the look-up found for two people of one
+        survey at once, is not stored for anyone new. Returns, for each participant refused,
+        a sentence for the owners saying why (the dispatcher lists it as unreachable).
+        """
+        refused: dict[ParticipantId, str] = {}
         if not found:
-            return
+            return refused
+        column = "slack_user_id" if platform is Platform.SLACK else "teams_user_id"
         with self._uow() as uow:
+            people = uow.participants.by_ids(found)
+            holders: dict[tuple[SurveyId, str], list[Participant]] = {}
+            for survey_id in {p.survey_id for p in people.values()}:
+                for other in uow.participants.for_survey(survey_id):
+                    held = getattr(other, column)
+                    if held:
+                        holders.setdefault((survey_id, identity_key(held)), []).append(other)
+            wanted: dict[tuple[SurveyId, str], list[ParticipantId]] = {}
             for participant_id, user_id in found.items():
-                uow.participants.set_platform_ids(
-                    participant_id,
-                    slack_user_id=user_id if platform is Platform.SLACK else None,
-                    teams_user_id=user_id if platform is Platform.TEAMS else None,
+                person = people[participant_id]
+                wanted.setdefault((person.survey_id, identity_key(user_id)), []).append(
+                    participant_id
                 )
+            for key, claimants in wanted.items():
+                others = [h for h in holders.get(key, []) if h.id not in claimants]
+                if len(claimants) > 1 or others:
+                    for participant_id in claimants:
+                        rivals = sorted(
+                            {o.email for o in others}
+                            | {people[c].email for c in claimants if c != participant_id}
+                        )
+                        refused[participant_id] = (
+                            f"the {platform.value} account found for this e-mail also belongs "
+                            f"to {', '.join(rivals)}; one chat account can answer for one "
+                            "participant only, so fix the e-mail or user id"
+                        )
+                    continue
+                for participant_id in claimants:
+                    uow.participants.set_platform_ids(
+                        participant_id,
+                        slack_user_id=found[participant_id] if platform is Platform.SLACK else None,
+                        teams_user_id=found[participant_id] if platform is Platform.TEAMS else None,
+                    )
+        return refused
 
     # --- rounds ------------------------------------------------------------------------
 
@@ -553,6 +603,38 @@ class SurveyService:
             invitation = uow.invitations.get(invitation_id)
             invitation.reminders_opt_out = opt_out
             uow.invitations.save(invitation)
+
+
+def _refuse_shared_identities(
+    source: str, records: Sequence[ParticipantRecord], existing: Sequence[Participant]
+) -> None:
+    """Refuse an import after which one chat user id would belong to two participants: a
+    row whose id is held by a participant of the survey that this file does not update."""
+    in_file = {r.email for r in records}
+    held: dict[tuple[str, str], Email] = {}
+    for person in existing:
+        if person.email in in_file:
+            continue  # the file's row replaces what is stored
+        for column in PLATFORM_ID_COLUMNS:
+            user_id = getattr(person, column)
+            if user_id:
+                held[(column, identity_key(user_id))] = person.email
+    problems: list[RowProblem] = []
+    for record in records:
+        for column in PLATFORM_ID_COLUMNS:
+            user_id = getattr(record, column)
+            holder = held.get((column, identity_key(user_id))) if user_id else None
+            if holder is not None:
+                problems.append(
+                    RowProblem(
+                        record.line,
+                        column,
+                        f"{user_id} already belongs to {holder}, a participant not in this "
+                        "file; one chat account can belong to one participant only",
+                    )
+                )
+    if problems:
+        raise ImportRejected(source, problems)
 
 
 def check_roles_argument(text: str) -> list[str]:

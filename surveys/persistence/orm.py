@@ -117,7 +117,12 @@ class ParticipantRow(Base):
 
     role: Mapped[RoleRow] = relationship()
 
-    __table_args__ = (UniqueConstraint("survey_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("survey_id", "email"),
+        # One chat account is one participant per survey (NULL = not known yet, any number).
+        UniqueConstraint("survey_id", "slack_user_id", name="uq_participants_slack_user"),
+        UniqueConstraint("survey_id", "teams_user_id", name="uq_participants_teams_user"),
+    )
 
 
 class RoundRow(Base):

@@ -165,3 +165,50 @@ def test_trends_csv_and_response_rates_in_outputs(full_analysis: Analysis) -> No
     assert set(frame_["level"]) == {"tie", "role", "overall"}
     rates = pd.read_csv(io.StringIO(rates_csv(full_analysis)))
     assert rates.loc[rates["by"] == "all", "completed"].tolist() == [19]
+
+
+def test_no_csv_cell_can_run_as_a_formula(tmp_path: Path) -> None:
+    # Regression (issue 14, item 5): role names were written raw into every CSV.
+    from analytics import write_outputs
+    from analytics.exports import FORMULA_STARTS
+
+    evil = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3"]
+    rows = []
+    for i, role in enumerate(evil):
+        partner = evil[(i + 1) % len(evil)]
+        rows += uniform_tie(role, partner, [4, 4, 3, 5, 4], prefix=f"r{i}")
+        rows += uniform_tie(role, role, [4, 2, 3, 5, 4], prefix=f"r{i}")
+    answers = frame(rows)
+    invited = answers.drop_duplicates("respondent")[["respondent", "respondent_role"]]
+    invited = invited.rename(columns={"respondent_role": "role"})
+    invited["completed"] = True
+    invited["team"] = "=1+1"
+    previous = frame([(r, role, p, d, 3.0 if s else s) for r, role, p, d, s in rows])
+    analysis = analyze(answers, previous=previous, invitations=invited)
+    write_outputs(analysis, tmp_path)
+    csvs = sorted(tmp_path.glob("*.csv"))
+    assert {p.name for p in csvs} == {
+        "ties.csv",
+        "roles.csv",
+        "dimensions.csv",
+        "response_rates.csv",
+        "trends.csv",
+    }
+    seen_names = set()
+    for path in csvs:
+        for record in csv.reader(io.StringIO(path.read_text(encoding="utf-8"))):
+            for cell in record:
+                try:
+                    float(cell)
+                    continue  # numbers stay numbers, even negative changes
+                except ValueError:
+                    pass
+                assert not cell.startswith(FORMULA_STARTS), (path.name, cell)
+                seen_names.add(cell)
+    assert {"'" + role for role in evil} <= seen_names  # still readable
+    assert "'=1+1" in seen_names
+    book = openpyxl.load_workbook(tmp_path / "report.xlsx")
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate)

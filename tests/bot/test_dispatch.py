@@ -235,3 +235,23 @@ async def test_two_senders_at_once_send_each_message_once(world: World) -> None:
     assert sum(r.sent for r in reports) == 3
     for email in ("ann@nhs.net", "bob@nhs.net"):
         assert len(world.slack.inbox(world.slack.users[Email(email)])) == 1
+
+
+async def test_an_account_found_for_two_people_is_reported_not_shared(world: World) -> None:
+    # Regression (issue 14, item 4): Slack's look-up by e-mail finds Ann's account for Bob
+    # too (an alias); Bob is listed as unreachable with the reason, and Ann keeps hers.
+    ann = world.slack.users[Email("ann@nhs.net")]
+    (ann_person,) = [
+        p for p in world.service.list_participants("Chemo") if p.email == "ann@nhs.net"
+    ]
+    world.service.set_platform_ids(ann_person, slack_user_id=ann)
+    world.slack.users[Email("bob@nhs.net")] = ann
+    plan_invitations(world.service, world.outbox)
+    report = await world.dispatcher().drain()
+    reasons = dict(report.problems)
+    assert "also belongs to ann@nhs.net" in reasons["bob@nhs.net"]
+    assert len(world.slack.inbox(ann)) == 1
+    (round_,) = world.service.rounds("Chemo")
+    assert round_.id is not None
+    listed = dict(world.outbox.undeliverable(round_.id))
+    assert "also belongs to ann@nhs.net" in listed["bob@nhs.net"]

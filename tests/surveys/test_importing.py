@@ -138,3 +138,21 @@ def test_unreadable_files(tmp_path: Path, name: str, content: bytes | None, mess
         path.write_bytes(content)
     with pytest.raises(InvalidInput, match=message):
         read_table(path)
+
+
+def test_one_chat_account_is_one_participant_in_a_file() -> None:
+    # Regression (issue 14, item 4): one Slack or Teams id on two people let one person
+    # answer twice and could lift a group of four over the minimum.
+    found = rejected(
+        "email,name,role,slack_user_id,teams_user_id\n"
+        "a@x.org,Ann,Nurses,U1,\n"
+        "b@x.org,Bob,Nurses,U2,29:abc\n"
+        "c@x.org,Cy,Nurses,U1,\n"
+        "d@x.org,Di,Doctors,,29:ABC\n"
+    )
+    assert found == [
+        "line 4, slack_user_id: U1 is already on line 2; one chat account can belong to one "
+        "participant only",
+        "line 5, teams_user_id: 29:ABC is already on line 3; one chat account can belong to one "
+        "participant only",
+    ]

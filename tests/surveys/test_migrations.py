@@ -1,5 +1,6 @@
 """Alembic creates the schema from empty on both databases, and matches the ORM models."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
@@ -36,3 +37,39 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # sqlite3's datetime adapter
+def test_accounts_shared_before_the_upgrade_are_cleared_for_a_fresh_look_up(
+    empty_engine: Engine,
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_engine, "0005")
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO surveys (id, name, instrument, min_group_size, timezone, created_at)"
+                " VALUES (1, 'S', '{}', 5, 'Europe/London', :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text("INSERT INTO roles (id, survey_id, name, position) VALUES (1, 1, 'R', 0)")
+        )
+        for pid, slack in ((1, "U1"), (2, "U1"), (3, "U2")):
+            conn.execute(
+                text(
+                    "INSERT INTO participants (id, survey_id, email, name, role_id, platform,"
+                    " slack_user_id, created_at, updated_at) VALUES (:id, 1, :email, 'P', 1,"
+                    " 'slack', :slack, :now, :now)"
+                ),
+                {"id": pid, "email": f"p{pid}@x.org", "slack": slack, "now": now},
+            )
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, slack_user_id FROM participants ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [(1, None), (2, None), (3, "U2")]

@@ -235,3 +235,58 @@ def test_platform_ids_are_remembered(service: SurveyService) -> None:
 def test_unknown_invitation(service: SurveyService) -> None:
     with pytest.raises(NotFound):
         service.view(InvitationId(999))
+
+
+def test_an_import_cannot_give_a_held_account_to_someone_else(service: SurveyService) -> None:
+    imported(
+        service, PEOPLE.replace("Ward 1,", "Ward 1,").replace("team,timezone", "team,timezone")
+    )
+    ann = service.list_participants("Chemo")[0]
+    service.set_platform_ids(ann, slack_user_id="U123")
+    with pytest.raises(ImportRejected) as caught:
+        imported(service, "email,name,role,slack_user_id\ndi@nhs.net,Di,Nurses,u123\n")
+    assert [str(p) for p in caught.value.problems] == [
+        "line 2, slack_user_id: u123 already belongs to ann@nhs.net, a participant not in this "
+        "file; one chat account can belong to one participant only"
+    ]
+    assert len(service.list_participants("Chemo")) == 3  # nothing was written
+    # The same file may move the account when it also names its holder anew.
+    imported(
+        service,
+        "email,name,role,slack_user_id\nann@nhs.net,Ann,Nurses,\ndi@nhs.net,Di,Nurses,U123\n",
+    )
+
+
+def test_identity_matching_never_shares_an_account(service: SurveyService) -> None:
+    imported(service)
+    ann, bob, cy = service.list_participants("Chemo")
+    assert ann.id is not None
+    assert bob.id is not None
+    assert cy.id is not None
+    service.set_platform_ids(ann, slack_user_id="U1")
+    refused = service.remember_platform_ids(Platform.SLACK, {bob.id: "U1", cy.id: "U2"})
+    assert list(refused) == [bob.id]
+    assert "also belongs to ann@nhs.net" in refused[bob.id]
+    # Two people found as one account in the same look-up: neither gets it.
+    refused = service.remember_platform_ids(Platform.TEAMS, {bob.id: "29:x", cy.id: "29:X"})
+    assert set(refused) == {bob.id, cy.id}
+    ids = {p.email: (p.slack_user_id, p.teams_user_id) for p in service.list_participants("Chemo")}
+    assert ids == {
+        "ann@nhs.net": ("U1", None),
+        "bob@nhs.net": (None, None),
+        "cy@nhs.net": ("U2", None),
+    }
+    with pytest.raises(Conflict):
+        service.set_platform_ids(bob, slack_user_id="U1")
+
+
+def test_the_database_refuses_a_shared_account(service: SurveyService, engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    imported(service)
+    with UnitOfWork(engine) as uow:
+        for row in uow.session.scalars(select(ParticipantRow)):
+            row.slack_user_id = "U9"
+        with pytest.raises(IntegrityError):
+            uow.session.flush()
+        uow.session.rollback()
