@@ -10,6 +10,7 @@ visible to owners.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -319,10 +320,22 @@ class Dispatcher:
 
 
 def _attachment(spec: Mapping[str, str]) -> Attachment:
+    """The file as it was analysed: when the message carries the hash of the analysed bytes,
+    different bytes (the file was rewritten or replaced) are never sent."""
     path = Path(spec["path"])
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise DeliveryError(f"the file {path.name} cannot be read ({exc.strerror})") from None
+    expected = spec.get("sha256")
+    if expected and hashlib.sha256(content).hexdigest() != expected:
+        raise DeliveryError(
+            f"the file {path.name} changed after it was analysed, so it was not sent",
+            permanent=True,
+        )
     return Attachment(
         filename=spec.get("name", path.name),
-        content=path.read_bytes(),
+        content=content,
         mime_type=spec.get("mime_type", "application/octet-stream"),
         title=spec.get("title", ""),
     )

@@ -8,7 +8,6 @@ file; the summary is framed for a facilitated conversation, not for blame.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pandas as pd
 
 from analytics import Analysis, AnswersError, analyze, write_outputs
 from analytics.exports import HEATMAP_PNG, NETWORK_PNG, REPORT_XLSX
+from bot.files import PRIVATE_FILE, private_dir, sha256
 from bot.messages import Context, Fields, Header, Image, Message, Text, message_to_dict
 from surveys.delivery import Outbox
 from surveys.model import Invitation, Participant, ParticipantId, Round, RoundStatus, Survey
@@ -74,8 +74,19 @@ class RoundReport:
     folder: Path
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "survey"
+def report_folder(reports_dir: Path, survey: Survey, number: int) -> Path:
+    """Where a round's files live: keyed by the survey's id and the round number, never by
+    its name, so two surveys can never share (or overwrite) a folder."""
+    assert survey.id is not None
+    return reports_dir / f"survey-{int(survey.id)}" / f"round-{int(number)}"
+
+
+def _keep_private(reports_dir: Path, folder: Path, files: Sequence[Path]) -> None:
+    """Folders 0700 and files 0600: reports are for rcbot's user only."""
+    for directory in (reports_dir, folder.parent, folder):
+        private_dir(directory)
+    for path in files:
+        path.chmod(PRIVATE_FILE)
 
 
 def build_report(
@@ -85,7 +96,7 @@ def build_report(
     survey = service.get_survey(survey_name)
     status = service.round_status(survey_name, number)
     round_ = status.round
-    folder = reports_dir / slug(survey.name) / f"round-{round_.number}"
+    folder = report_folder(reports_dir, survey, round_.number)
     records = service.answers(survey_name, round_.number)
     previous_records = service.answers(survey_name, round_.number - 1) if round_.number > 1 else []
     invitations = service.invitations(survey_name, round_.number)
@@ -102,7 +113,9 @@ def build_report(
     except AnswersError as exc:  # pragma: no cover - the database only holds valid answers
         log.error("round %s of %s could not be analysed: %s", round_.number, survey.name, exc)
         raise
+    private_dir(reports_dir)
     files = tuple(write_outputs(analysis, folder))
+    _keep_private(reports_dir, folder, files)
     return RoundReport(survey, round_, status, analysis, files, folder)
 
 
@@ -160,13 +173,25 @@ def summary_message(report: RoundReport) -> Message:
     return Message(f"{title}: overall {overall.rc:.2f} ({overall.band})", tuple(blocks))
 
 
+def file_spec(path: Path, mime_type: str, title: str = "") -> dict[str, str]:
+    """An attachment for the outbox: the file and the hash of the bytes that were analysed,
+    so that the sender sends exactly those bytes or nothing."""
+    return {
+        "path": str(path),
+        "name": path.name,
+        "mime_type": mime_type,
+        "title": title,
+        "sha256": sha256(path.read_bytes()),
+    }
+
+
 def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
     """The summary (with the heat map and network) to each leadership channel, and the
-    workbook privately to each owner."""
+    workbook privately to each owner (a file in their direct messages)."""
     message = message_to_dict(summary_message(report))
     by_name = {p.name: p for p in report.files}
     images = [
-        {"path": str(by_name[name]), "name": name, "mime_type": "image/png", "title": title}
+        file_spec(by_name[name], "image/png", title)
         for name, title in ((HEATMAP_PNG, "Heat map"), (NETWORK_PNG, "Network of roles"))
         if name in by_name
     ]
@@ -194,13 +219,18 @@ def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
             (
                 Text(
                     f"The full results of **{report.survey.name}**, round "
-                    f"{report.round.number}, are in {report.folder} (report.xlsx). Only "
-                    "figures safe to publish are in it; please share them for discussion, "
-                    "not for ranking people or teams."
+                    f"{report.round.number}, are in the workbook with this message "
+                    "(report.xlsx). Only figures safe to publish are in it; please share them "
+                    "for discussion, not for ranking people or teams."
                 ),
             ),
         )
         if platform is not None:
+            workbook = file_spec(
+                by_name[REPORT_XLSX],
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "Workbook",
+            )
             messages.extend(
                 NewMessage(
                     key=f"workbook:{round_id}:{owner}",
@@ -211,14 +241,7 @@ def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
                     round_id=round_id,
                     payload={
                         "message": message_to_dict(note),
-                        "files": [
-                            {
-                                "path": str(by_name[REPORT_XLSX]),
-                                "name": REPORT_XLSX,
-                                "mime_type": "application/vnd.openxmlformats-"
-                                "officedocument.spreadsheetml.sheet",
-                            }
-                        ],
+                        "files": [workbook],
                     },
                 )
                 for owner in report.survey.owners

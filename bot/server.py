@@ -15,18 +15,19 @@ from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, 
 
 from bot.answering import Answering
 from bot.commands import OwnerCommands
+from bot.files import PublishedFiles
 from bot.platform import ChatPlatform, DeliveryError
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.platforms.teams.app import build_teams_agent, messages_handler
 from bot.platforms.teams.client import TeamsPlatform
-from bot.platforms.teams.files import PublicFiles
 from bot.platforms.teams.graph import GraphClient
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web import TeamsEndpoint, build_web_app
 from surveys.conversations import ConversationStore
 from surveys.errors import InvalidInput
+from surveys.links import LinkStore
 from surveys.model import Platform
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,11 @@ class Connected:
             await self.session.close()
 
 
-async def connect(settings: Settings, conversations: ConversationStore | None = None) -> Connected:
+async def connect(
+    settings: Settings,
+    conversations: ConversationStore | None = None,
+    files: PublishedFiles | None = None,
+) -> Connected:
     """Check credentials once at start-up, so a mistake is one clear error, not a failure
     hours later when the first invitation is due."""
     connected = Connected({})
@@ -80,7 +85,7 @@ async def connect(settings: Settings, conversations: ConversationStore | None = 
         connected.slack = slack
         connected.slack_bot = str(who.get("user", "rcbot"))
     if settings.microsoft_app_id:
-        await _connect_teams(settings, conversations, connected)
+        await _connect_teams(settings, conversations, connected, files)
     if not connected.platforms:
         raise ConfigError(
             "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, "
@@ -123,7 +128,10 @@ def teams_auth_configuration(settings: Settings) -> AgentAuthConfiguration:
 
 
 async def _connect_teams(
-    settings: Settings, conversations: ConversationStore | None, connected: Connected
+    settings: Settings,
+    conversations: ConversationStore | None,
+    connected: Connected,
+    files: PublishedFiles | None,
 ) -> None:
     app_id = settings.microsoft_app_id or ""
     tenant = settings.microsoft_app_tenant_id or ""
@@ -148,9 +156,6 @@ async def _connect_teams(
             await token_provider.get_access_token(GRAPH_RESOURCE, [f"{GRAPH_RESOURCE}/.default"])
         )
 
-    files = None
-    if settings.public_url:
-        files = PublicFiles(settings.reports_dir / "public", settings.public_url)
     teams = TeamsPlatform(
         adapter,
         app_id,
@@ -166,8 +171,22 @@ async def _connect_teams(
     connected.session = session
 
 
+def published_files(rt: Runtime) -> PublishedFiles | None:
+    """Files linked from Teams cards, served at RCBOT_PUBLIC_URL/files/... (needs the URL)."""
+    settings = rt.settings
+    if not settings.public_url:
+        return None
+    return PublishedFiles(
+        settings.reports_dir / "public",
+        settings.public_url,
+        LinkStore(rt.engine, rt.clock),
+        days=settings.file_link_days,
+    )
+
+
 async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
-    connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock))
+    files = published_files(rt)
+    connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock), files)
     rt.use_platforms(connected.platforms)
     lifecycle = rt.lifecycle()
     service = lifecycle.service
@@ -190,9 +209,8 @@ async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
         teams_endpoint = TeamsEndpoint(
             messages_handler(agent, connected.teams.adapter),
             connected.teams_connections.get_default_connection_configuration(),
-            connected.teams.files,
         )
-    app = build_web_app(rt.engine, slack=slack_app, teams=teams_endpoint)
+    app = build_web_app(rt.engine, slack=slack_app, teams=teams_endpoint, files=files)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

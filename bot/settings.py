@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("RCBOT_LOG_LEVEL"))
     reports_dir: Path = Field(Path("rcbot-reports"), validation_alias=_env("RCBOT_REPORTS_DIR"))
     """Where each closed round's files (images, CSV, workbook, report) are written."""
+    file_link_days: int = Field(30, gt=0, le=3650, validation_alias=_env("RCBOT_FILE_LINK_DAYS"))
+    """How long a link to a published file (Teams card images, the owners' workbook) works."""
     tick: float | None = Field(None, gt=0, validation_alias=_env("RCBOT_TICK_SECONDS"))
     """How often (real seconds) the scheduler looks for due work."""
 

@@ -1,5 +1,6 @@
 """``rcbot serve``: one aiohttp app for Slack (``POST /slack/events``), Teams
-(``POST /api/messages``) and health checks (``GET /healthz``)."""
+(``POST /api/messages``), published files (``GET /files/<token>/<name>``, see
+:mod:`bot.files`) and health checks (``GET /healthz``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import Engine, text
 
-from bot.platforms.teams.files import PublicFiles
+from bot.files import PublishedFiles
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,12 @@ class TeamsEndpoint:
     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     configuration: Any
     """The SDK's AgentAuthConfiguration, which its JWT check reads from the app."""
-    files: PublicFiles | None = None
 
 
 SLACK_APP: web.AppKey[AsyncApp] = web.AppKey("slack_app", AsyncApp)
 TEAMS: web.AppKey[TeamsEndpoint] = web.AppKey("teams", TeamsEndpoint)
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+FILES: web.AppKey[PublishedFiles] = web.AppKey("files", PublishedFiles)
 
 
 async def slack_events(request: web.Request) -> web.Response:
@@ -58,19 +59,29 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def public_file(request: web.Request) -> web.StreamResponse:
-    files = request.app[TEAMS].files
-    path = (
-        None
-        if files is None
-        else files.path(request.match_info["token"], request.match_info["name"])
-    )
+    """A published file, only for a live token rcbot issued; anything else is a 404 that
+    says nothing about what exists."""
+    files = request.app[FILES]
+    token, name = request.match_info["token"], request.match_info["name"]
+    path = await asyncio.to_thread(files.path, token, name)
     if path is None:
         raise web.HTTPNotFound()
-    return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+    headers = {
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not name.endswith(".png"):
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return web.FileResponse(path, headers=headers)
 
 
 def build_web_app(
-    engine: Engine, *, slack: AsyncApp | None = None, teams: TeamsEndpoint | None = None
+    engine: Engine,
+    *,
+    slack: AsyncApp | None = None,
+    teams: TeamsEndpoint | None = None,
+    files: PublishedFiles | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=2 * 1024 * 1024)
     app[ENGINE] = engine
@@ -85,5 +96,7 @@ def build_web_app(
             warnings.simplefilter("ignore", NotAppKeyWarning)
             app["agent_configuration"] = teams.configuration
         app.router.add_post("/api/messages", teams.handler)
+    if files is not None:
+        app[FILES] = files
         app.router.add_get("/files/{token}/{name}", public_file)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -438,7 +439,7 @@ def round_report(
     survey: SurveyOpt,
     number: Annotated[int | None, typer.Option("--round", help="Default: the latest.")] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Default: RCBOT_REPORTS_DIR/<survey>/round-N.")
+        Path | None, typer.Option("--out", help="Default: RCBOT_REPORTS_DIR/survey-ID/round-N.")
     ] = None,
 ) -> None:
     """Write a closed round's results: ties.csv, roles.csv, images, report.xlsx, report.md."""
@@ -639,4 +640,7 @@ def demo(
 
 
 def main() -> None:
+    # Everything rcbot creates (the SQLite database, reports, published copies) is for its
+    # own user only: 0600 files, 0700 folders.
+    os.umask(0o077)
     app()

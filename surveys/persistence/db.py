@@ -6,7 +6,10 @@ is pointed at the psycopg 3 driver, which is what rcbot installs.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import DateTime, Engine, create_engine, event
@@ -46,11 +49,24 @@ def safe_url(url: str | URL) -> str:
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
+        _create_private(parsed.database)
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite gives its journal files
+    the same mode); an existing file keeps its mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

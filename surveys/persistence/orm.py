@@ -244,3 +244,16 @@ class ConversationRefRow(Base):
     service_url: Mapped[str] = mapped_column(String(400))
     tenant_id: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime]
+
+
+class FileLinkRow(Base):
+    """A link rcbot issued to one published file: ``/files/<token>/<name>`` until it
+    expires. Only tokens with a row are ever served."""
+
+    __tablename__ = "file_links"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

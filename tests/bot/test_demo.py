@@ -18,7 +18,7 @@ async def test_the_demo_runs_a_round_and_reports(tmp_path: Path) -> None:
     assert "Posted to the leadership channel" in text
     assert "For the conversation" in text
     reports = tmp_path / "demo" / "reports"
-    for survey in ("chemotherapy-pathway", "crisis-service"):
+    for survey in ("survey-1", "survey-2"):  # keyed by id, never by name
         folder = reports / survey / "round-1"
         for name in ("heatmap.png", "network.png", "report.xlsx", "report.md", "ties.csv"):
             assert (folder / name).stat().st_size > 0, name

@@ -18,15 +18,16 @@ import aiohttp
 import pytest
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 
+from bot.files import PublishedFiles
 from bot.messages import Actions, Attachment, Button, Fields, Header, Message, Text
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
 from bot.platforms.fake import FakeChatPlatform
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.platforms.teams.client import TeamsPlatform
-from bot.platforms.teams.files import PublicFiles
 from bot.platforms.teams.graph import GraphClient
 from surveys.clock import FixedClock
 from surveys.conversations import ConversationRef, ConversationStore
+from surveys.links import LinkStore
 from surveys.model import Email, Platform
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine
@@ -185,7 +186,11 @@ async def teams_harness() -> AsyncIterator[Harness]:
                     ConversationStore(engine, FixedClock(MONDAY)),
                     service_url=connector.service_url,
                     graph=GraphClient(graph.graph_url, token, session),
-                    files=PublicFiles(Path(folder) / "files", "https://rcbot.example.org"),
+                    files=PublishedFiles(
+                        Path(folder) / "files",
+                        "https://rcbot.example.org",
+                        LinkStore(engine, FixedClock(MONDAY)),
+                    ),
                     anonymous=True,
                 )
                 yield TeamsHarness(platform, connector, graph)

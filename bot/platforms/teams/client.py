@@ -11,6 +11,7 @@ blocked, gone); 429, 412, 502 and 504 are retried later, honouring ``Retry-After
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
@@ -29,10 +30,10 @@ from microsoft_agents.activity import (
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
+from bot.files import PublishedFiles
 from bot.messages import Attachment, Message, Text
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.teams.cards import card
-from bot.platforms.teams.files import PublicFiles
 from bot.platforms.teams.graph import GraphClient, GraphError
 from bot.ratelimit import RateLimiter
 from surveys.conversations import ConversationRef, ConversationStore
@@ -88,7 +89,7 @@ class TeamsPlatform:
         service_url: str,
         tenant_id: str | None = None,
         graph: GraphClient | None = None,
-        files: PublicFiles | None = None,
+        files: PublishedFiles | None = None,
         anonymous: bool = False,
         tenant_rate: float = TENANT_RATE,
     ) -> None:
@@ -150,7 +151,7 @@ class TeamsPlatform:
                 "Teams: no 1:1 chat with this person yet (rcbot is not installed for them)",
                 permanent=True,
             )
-        message, urls = self._with_files(message, attachments)
+        message, urls = await self._with_files(message, attachments)
         activity_id = await self._send(ref.conversation_id, ref.service_url, message, urls)
         return MessageRef(Platform.TEAMS, ref.conversation_id, activity_id)
 
@@ -168,23 +169,30 @@ class TeamsPlatform:
         message: Message,
         attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
-        message, urls = self._with_files(message, attachments)
+        message, urls = await self._with_files(message, attachments)
         activity_id = await self._send(channel, self.service_url, message, urls)
         return MessageRef(Platform.TEAMS, channel, activity_id)
 
-    def _with_files(
+    async def _with_files(
         self, message: Message, attachments: Sequence[Attachment]
     ) -> tuple[Message, dict[str, str]]:
-        """Files become links, and images are drawn by the card from the same links."""
+        """Files become expiring links, and images are drawn by the card from the same
+        links (see :mod:`bot.files`)."""
         if not attachments:
             return message, {}
         if self.files is None:
             names = ", ".join(a.filename for a in attachments)
             note = f"The files ({names}) are with the survey owners (RCBOT_PUBLIC_URL is not set)."
             return Message(message.text, (*message.blocks, Text(note))), {}
-        urls = {a.filename: self.files.publish(a) for a in attachments}
-        links = ", ".join(f"[{a.title or a.filename}]({urls[a.filename]})" for a in attachments)
-        return Message(message.text, (*message.blocks, Text(f"Files: {links}"))), urls
+        files = self.files
+        links = {a.filename: await asyncio.to_thread(files.publish, a) for a in attachments}
+        shown = ", ".join(
+            f"[{a.title or a.filename}]({links[a.filename].url})" for a in attachments
+        )
+        until = min(link.expires_at for link in links.values())
+        note = f"Files: {shown} (the links work until {until:%-d %B %Y})"
+        urls = {name: link.url for name, link in links.items()}
+        return Message(message.text, (*message.blocks, Text(note))), urls
 
     async def _send(
         self, conversation: str, service_url: str, message: Message, urls: Mapping[str, str]
