@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from surveys.persistence.db import DEFAULT_DATABASE_URL
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A setting in the environment or .env is malformed; one sentence names it."""
 
 
 def _env(*names: str) -> AliasChoices:
@@ -79,10 +85,75 @@ class Settings(BaseSettings):
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("RCBOT_CLOCK_START needs a UTC offset, e.g. 2026-03-02T09:00:00+00:00")
+            raise ValueError("must have a UTC offset, e.g. 2026-03-02T09:00:00+00:00")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
 
     @field_validator("slack_api_url")
     @classmethod
     def _slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+
+_EXPECTED = {
+    "float_parsing": "must be a number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be true or false",
+    "datetime_parsing": "must be an ISO 8601 date-time with an offset (2026-03-02T09:00:00+00:00)",
+    "datetime_from_date_parsing": "must be an ISO 8601 date-time with an offset",
+    "path_type": "must be a path",
+    "string_too_long": "is too long",
+}
+
+
+def variable_of(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices) and alias.choices:
+        return str(alias.choices[0])
+    return field.upper()
+
+
+def explain(exc: ValidationError) -> str:
+    """One sentence for the first malformed setting: the variable, what it must be, and
+    (unless it is a secret) what it is."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    variable = variable_of(field)
+    kind = error["type"]
+    if kind in _EXPECTED:
+        need = _EXPECTED[kind]
+    elif kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+        words = {
+            "greater_than": "greater than",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+            "less_than_equal": "at most",
+        }[kind]
+        limit = next(iter((error.get("ctx") or {}).values()), "")
+        shown_limit = f"{limit:g}" if isinstance(limit, float) else str(limit)
+        need = f"must be {words} {shown_limit}"
+    else:
+        need = str(error["msg"]).removeprefix("Value error, ")
+        need = need[:1].lower() + need[1:]
+    secret = any(word in variable for word in ("TOKEN", "SECRET", "PASSWORD"))
+    given = error.get("input")
+    shown = "" if secret or not isinstance(given, str) else f" (it is '{given[:60]}')"
+    return f"The setting {variable} {need}{shown}; fix it in the environment or .env."
+
+
+def load_settings() -> Settings:
+    """The settings, or SettingsError naming the first malformed variable (never a
+    traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(explain(exc)) from None

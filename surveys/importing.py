@@ -29,6 +29,12 @@ from surveys.model import (
 REQUIRED: Final = ("email", "name", "role")
 OPTIONAL: Final = ("timezone", "platform", "slack_user_id", "teams_user_id", "team")
 MAX_PROBLEMS_SHOWN: Final = 50
+MAX_ROWS: Final = 50_000
+"""Most participants one file may hold; a larger file is refused before it is parsed."""
+MAX_FILE_BYTES: Final = 20 * 1024 * 1024
+"""Largest participants file (20 MB, about 100,000 typical rows of CSV)."""
+MAX_LENGTHS: Final = {"name": 200, "team": 120, "slack_user_id": 64, "teams_user_id": 200}
+"""Longest value of each free-text column (what the database holds)."""
 PLATFORM_ID_COLUMNS: Final = ("slack_user_id", "teams_user_id")
 
 
@@ -99,6 +105,14 @@ def read_table(path: Path) -> RawTable:
     """Read a .csv (UTF-8, with or without BOM) or .xlsx file's first sheet."""
     if not path.exists():
         raise InvalidInput(f"the file {path} does not exist")
+    if not path.is_file():
+        raise InvalidInput(f"{path} is not a file")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InvalidInput(
+            f"{path} is {size / 1024 / 1024:.0f} MB, more than the {MAX_FILE_BYTES // 1024 // 1024}"
+            f" MB a participants file may be (at most {MAX_ROWS:,} people); nothing was imported"
+        )
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         return _read_xlsx(path)
@@ -124,6 +138,8 @@ def parse_csv_text(text: str, source: str = "the file") -> RawTable:
             if not any(v.strip() for v in values):
                 continue
             rows.append((line, _row(header, values)))
+            if len(rows) > MAX_ROWS:
+                raise _too_many(source)
     except csv.Error as exc:
         raise InvalidInput(
             f"{source} is not valid CSV near line {reader.line_num}: {exc}"
@@ -154,11 +170,20 @@ def _read_xlsx(path: Path) -> RawTable:
             if not any(v.strip() for v in values):
                 continue
             rows.append((line, _row(header, values)))
+            if len(rows) > MAX_ROWS:
+                raise _too_many(str(path))
     finally:
         book.close()
     if header is None:
         raise InvalidInput(f"{path} is empty")
     return RawTable(str(path), header, tuple(rows))
+
+
+def _too_many(source: str) -> InvalidInput:
+    return InvalidInput(
+        f"{source} has more than {MAX_ROWS:,} participants, the most one file may hold; "
+        "split it by service or site into separate surveys; nothing was imported"
+    )
 
 
 def _column(name: str) -> str:
@@ -247,6 +272,9 @@ def check_table(
             except InvalidInput:
                 fail("timezone", f"'{timezone}' is not an IANA timezone such as Europe/London")
         platform = _platform(row, default_platform, fail)
+        for column, longest in MAX_LENGTHS.items():
+            if len(row.get(column, "")) > longest:
+                fail(column, f"is longer than {longest} characters")
         for column in PLATFORM_ID_COLUMNS:
             user_id = row.get(column, "")
             if not user_id:

@@ -26,6 +26,13 @@ SCALE_POINTS: Final = 5
 MAX_LABEL: Final = 75
 """Slack refuses option text longer than this, so every label must fit."""
 MAX_QUESTION: Final = 300
+"""With a partner role (60 characters at most) filled in, a question stays well inside
+Slack's 2,000-character input label and a Teams card."""
+MAX_NAME: Final = 100
+MAX_NOTICE: Final = 1000
+"""Shown as small print under every invitation and page (Slack allows 2,000 there)."""
+MAX_ITEM_LABEL: Final = 40
+MAX_LANGUAGE: Final = 35
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 
 
@@ -137,13 +144,23 @@ def check_instrument(data: Mapping[str, Any]) -> list[Problem]:
         value = head.get(key)
         if not isinstance(value, str) or not value.strip():
             problems.append(Problem(f"instrument.{key}", "is missing or empty"))
+    name = head.get("name")
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        problems.append(Problem("instrument.name", f"is longer than {MAX_NAME} characters"))
+    notice = head.get("notice", "")
+    if isinstance(notice, str) and len(notice) > MAX_NOTICE:
+        problems.append(Problem("instrument.notice", f"is longer than {MAX_NOTICE} characters"))
     na = head.get("not_applicable")
     if isinstance(na, str) and len(na) > MAX_LABEL:
         problems.append(
             Problem("instrument.not_applicable", f"is longer than {MAX_LABEL} characters")
         )
     language = head.get("language", "en")
-    if not isinstance(language, str) or not _LANGUAGE.match(language):
+    if (
+        not isinstance(language, str)
+        or len(language) > MAX_LANGUAGE
+        or not _LANGUAGE.match(language)
+    ):
         problems.append(
             Problem("instrument.language", f"{language!r} is not a language code such as en or cy")
         )
@@ -229,6 +246,8 @@ def _check_item(index: int, item: object, seen: dict[str, int]) -> list[Problem]
     label = item.get("label")
     if label is not None and (not isinstance(label, str) or not label.strip()):
         problems.append(Problem(f"{where}.label", "must be non-empty text when given"))
+    elif isinstance(label, str) and len(label) > MAX_ITEM_LABEL:
+        problems.append(Problem(f"{where}.label", f"is longer than {MAX_ITEM_LABEL} characters"))
     unknown = sorted(set(item) - {"dimension", "question", "scale", "label"})
     for key in unknown:
         problems.append(Problem(f"{where}.{key}", "is not a known setting"))

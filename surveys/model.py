@@ -29,6 +29,8 @@ MIN_GROUP_CEILING: Final = 25
 DEFAULT_MIN_GROUP: Final = 5
 DEFAULT_TIMEZONE: Final = "Europe/London"
 MAX_ROLE_NAME: Final = 60
+MAX_SURVEY_NAME: Final = 100
+"""Survey names head messages and cards (Slack headers hold 150 characters)."""
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -156,6 +158,10 @@ class Survey:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise InvalidInput("the survey name is empty")
+        if len(self.name) > MAX_SURVEY_NAME:
+            raise InvalidInput(
+                f"the survey name '{self.name[:20]}...' is longer than {MAX_SURVEY_NAME} characters"
+            )
         check_min_group(self.min_group_size)
         check_timezone(self.timezone)
         names = [r.name for r in self.roles]

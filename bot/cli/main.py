@@ -25,7 +25,7 @@ from bot.cli.parsing import (
 from bot.cli.show import print_ties
 from bot.content import local_date, status_lines
 from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.settings import SettingsError, load_settings
 from surveys.importing import read_table
 from surveys.instrument import (
     InstrumentError,
@@ -66,7 +66,11 @@ SurveyOpt = Annotated[str, typer.Option("--survey", "-s", help="The survey's nam
 def runtime(ctx: typer.Context) -> Runtime:
     root = ctx.find_root()
     if root.obj is None:
-        root.obj = Runtime(Settings())
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            raise UserError(str(exc)) from None
+        root.obj = Runtime(settings)
         root.call_on_close(root.obj.close)
     assert isinstance(root.obj, Runtime)
     return root.obj
