@@ -2,30 +2,33 @@
 
 Only a survey's owners may run them; everyone else gets a polite refusal. Replies are
 neutral messages, shown privately (ephemeral in Slack, 1:1 in Teams).
+
+:meth:`OwnerCommands.run` does its database work through :func:`bot.db_boundary.run_db`,
+and no command does long work: ``close`` records the publish job in the closing transaction
+and the scheduler's leader publishes, so the reply never waits for the analysis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.content import status_lines
+from bot.content import results_status, status_lines
+from bot.db_boundary import run_db
 from bot.messages import Context, Fields, Header, Message, Text
 from surveys.errors import DomainError
-from surveys.model import Email, Round, Survey
+from surveys.model import Email, RoundState, Survey
+from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
 HELP = (
     "**rcbot commands** (survey owners only):\n"
     "• `status [survey]`: response rate overall and per role\n"
     "• `nudge [survey]`: remind everyone who has not answered (at most once a day each)\n"
-    "• `close [survey]`: close the current round now and post the results\n"
+    "• `close [survey]`: close the current round now; the results follow within a minute\n"
     "• `results [survey]`: where the latest results are\n"
     "• `help`: this list\n"
     "Name the survey when you own more than one."
 )
-
-OnClosed = Callable[[Round], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,16 @@ def _say(text: str) -> Reply:
 
 
 class OwnerCommands:
-    def __init__(self, service: SurveyService, on_closed: OnClosed | None = None) -> None:
+    def __init__(self, service: SurveyService) -> None:
         self.service = service
-        self.on_closed = on_closed
+        self.publications = PublishJobs(service.engine, service.clock)
 
     async def run(self, text: str, email: Email | None) -> Reply:
+        """Run a command off the event loop (every command reads the database)."""
+        return await run_db(self.run_now, text, email)
+
+    def run_now(self, text: str, email: Email | None) -> Reply:
+        """Run a command in the calling thread (blocking)."""
         words = text.strip().split(maxsplit=1)
         verb = words[0].lower() if words else "help"
         rest = words[1].strip() if len(words) > 1 else ""
@@ -71,13 +79,17 @@ class OwnerCommands:
                 )
             if verb == "close":
                 closed = self.service.close_round(survey.name)
-                if self.on_closed is not None:
-                    await self.on_closed(closed)
                 status = self.service.round_status(survey.name, closed.number)
+                channels = ", ".join(str(c) for c in survey.leadership_channels)
+                where = (
+                    f"posted to {channels} and the workbook sent to the owners"
+                    if channels
+                    else "sent to the owners (the survey has no leadership channel)"
+                )
                 return _say(
                     f"Round {closed.number} of {survey.name} is closed with {status.completed} of "
-                    f"{status.invited} answered ({status.rate:.0%}). The summary goes to the "
-                    "leadership channel."
+                    f"{status.invited} answered ({status.rate:.0%}). The results will be "
+                    f"{where} within a minute or two; `results` shows where they are."
                 )
             return self._results(survey)
         except DomainError as exc:
@@ -118,12 +130,11 @@ class OwnerCommands:
         )
 
     def _results(self, survey: Survey) -> Reply:
-        closed = [r for r in self.service.rounds(survey.name) if r.state.value == "closed"]
+        closed = [r for r in self.service.rounds(survey.name) if r.state is RoundState.CLOSED]
         if not closed:
             return _say(f"{survey.name} has no closed round yet, so there are no results.")
         latest = closed[-1]
-        channels = ", ".join(str(c) for c in survey.leadership_channels) or "no channel"
-        return _say(
-            f"The results of round {latest.number} of {survey.name} were posted to {channels}. "
-            "Owners received the workbook privately."
-        )
+        assert latest.id is not None
+        lines = results_status(survey, latest, self.publications.status(latest.id))
+        text = "\n".join(lines)
+        return Reply(Message(lines[0], (Text(text),)))

@@ -10,7 +10,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.messages import Actions, Block, Button, Context, Fields, Header, Message, Text
-from surveys.model import RoundStatus
+from surveys.model import Round, RoundStatus, Survey
+from surveys.outbox import OutboxKind, OutboxState
+from surveys.publishing import PublishState, PublishStatus
 from surveys.service import InvitationView
 
 MINUTES_PER_ROLE = 1
@@ -158,3 +160,89 @@ def status_lines(status: RoundStatus) -> list[tuple[str, str]]:
         note = "" if role.completed >= status.min_group_size else " (below group minimum)"
         rows.append((role.role, f"{role.completed}/{role.invited} ({role.rate:.0%}){note}"))
     return rows
+
+
+def _problem(error: str | None, survey: str) -> str:
+    """A platform's reason for a failed post, in words an owner can act on."""
+    reason = error or "unknown error"
+    again = f"then run `rcbot round publish --survey '{survey}'` to post it again"
+    if "not_in_channel" in reason or "not in channel" in reason:
+        return (
+            "rcbot is not a member of the leadership channel: invite it (`/invite @rcbot`), "
+            f"{again}."
+        )
+    if "channel_not_found" in reason:
+        return (
+            "Slack could not find the leadership channel (a wrong id, or a private channel "
+            f"rcbot was not invited to): check it with `rcbot survey show`, {again}."
+        )
+    if "is_archived" in reason:
+        return f"the leadership channel is archived: unarchive it or choose another, {again}."
+    if reason.startswith("Teams: HTTP 403") or reason.startswith("Teams: HTTP 404"):
+        return (
+            "Teams refused the post: add rcbot to the team that holds the leadership "
+            f"channel, {again}."
+        )
+    if "not found" in reason:
+        return f"{reason}; check the owner's e-mail address, {again}."
+    return f"{reason}; {again}."
+
+
+def results_status(
+    survey: Survey, round_: Round, publication: PublishStatus, timezone: str | None = None
+) -> list[str]:
+    """Where a closed round's results are, honestly: posted where and when, still on their
+    way, or failed and why, with what the owner can do. One sentence per line."""
+    zone = timezone or survey.timezone
+    name, number = survey.name, round_.number
+    job = publication.job
+    again = f"`rcbot round publish --survey '{name}'`"
+    if job is None:
+        return [
+            f"Round {number} of {name} closed before rcbot recorded its publication; "
+            f"{again} posts its results."
+        ]
+    if job.state is PublishState.FAILED:
+        return [
+            f"Publishing the results of round {number} of {name} failed after {job.attempts} "
+            f"attempts ({job.last_error}). When the cause is fixed, {again} tries again."
+        ]
+    if job.state is not PublishState.DONE:
+        channels = ", ".join(str(c) for c in survey.leadership_channels)
+        where = f"posted to {channels}" if channels else "sent to the owners"
+        if job.attempts and job.last_error:
+            return [
+                f"The results of round {number} of {name} are not published yet: the last "
+                f"of {job.attempts} attempts failed ({job.last_error}); rcbot tries again "
+                f"{local_date(job.not_before, zone)}."
+            ]
+        doing = "being analysed now" if job.state is PublishState.RUNNING else "waiting"
+        return [
+            f"The results of round {number} of {name} are {doing}; they will be {where} "
+            "within a minute or two."
+        ]
+    lines: list[str] = []
+    if not survey.leadership_channels:
+        lines.append(f"{name} has no leadership channel, so no summary was posted.")
+    for post in publication.posts:
+        what = (
+            f"The summary of round {number} to {post.platform.value}:{post.target}"
+            if post.kind is OutboxKind.SUMMARY
+            else f"The workbook of round {number} to {post.target}"
+        )
+        if post.state is OutboxState.SENT and post.sent_at is not None:
+            lines.append(f"{what} was sent {local_date(post.sent_at, zone)}.")
+        elif post.state in {OutboxState.PENDING, OutboxState.SENDING}:
+            lines.append(f"{what} is on its way.")
+        elif post.state is OutboxState.CANCELLED:
+            lines.append(f"{what} was cancelled.")
+        else:
+            lines.append(f"{what} could not be sent: {_problem(post.error, name)}")
+    if not publication.posts:
+        lines.append(
+            f"Round {number} of {name} had nothing to send (no leadership channel, and no "
+            "answers for a workbook)."
+        )
+    if job.folder:
+        lines.append(f"The files are in {job.folder}.")
+    return lines

@@ -27,17 +27,19 @@ from bot.leader import FileLeaderLock
 from bot.lifecycle import Lifecycle
 from bot.platform import ChannelId, ChatPlatform, MessageRef
 from bot.platforms.fake import FakeChatPlatform
-from bot.reporting import RoundReport, build_report, enqueue_results
+from bot.publishing import Publisher
+from bot.reporting import RoundReport
 from bot.scheduler import SchedulerHost
 from surveys.clock import SimulatedClock
 from surveys.delivery import Outbox
 from surveys.dimensions import DIMENSIONS
 from surveys.errors import Conflict
 from surveys.importing import RawTable
-from surveys.model import AnswerPage, Email, InvitationId, Platform, Round
+from surveys.model import AnswerPage, Email, InvitationId, Platform
 from surveys.outbox import OutboxState
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine
+from surveys.publishing import PublishJobs
 from surveys.service import NewSurvey, SurveyService
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -274,17 +276,14 @@ async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 
     )
 
     outbox = Outbox(engine, clock)
+    publisher = Publisher(
+        service, PublishJobs(engine, clock), out_dir / "reports", keep_reports=True
+    )
+    built = publisher.reports
+    assert built is not None
     reports: dict[str, RoundReport] = {}
 
-    async def publish(round_: Round) -> None:
-        survey = service.get_survey_by_id(round_.survey_id)
-        report = await asyncio.to_thread(
-            build_report, service, survey.name, round_.number, out_dir / "reports"
-        )
-        reports[survey.name] = report
-        enqueue_results(report, outbox)
-
-    lifecycle = Lifecycle(service, outbox, Dispatcher(service, outbox, platforms), publish)
+    lifecycle = Lifecycle(service, outbox, Dispatcher(service, outbox, platforms), publisher)
     host = SchedulerHost(
         engine,
         lifecycle,
@@ -315,12 +314,14 @@ async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 
                     completed=day,
                     description=f"Day {min(day + 1, 14):>2} ({now:%a}): {sent} reminders sent",
                 )
+                reports = {r.survey.name: r for r in built.values()}
                 if len(reports) == 2 and not outbox.items(states=[OutboxState.PENDING]):
                     break
                 await asyncio.sleep(0.05)
     finally:
         stop.set()
         await running
+    reports = {r.survey.name: r for r in built.values()}
 
     console.print(
         f"Invitations sent: {_count(slack, teams, 'invitation')}; reminders: "

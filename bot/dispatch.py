@@ -5,6 +5,9 @@
 else a bulk look-up by e-mail), sends, and records the outcome on the outbox row and the
 invitation. Nobody is dropped silently: not found, not reachable and uncertain messages stay
 visible to owners.
+
+The dispatcher runs on the event loop (sends are awaited), and every database step (claim,
+compose, record, cancel, mark) goes through :func:`bot.db_boundary.run_db`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bot import content
+from bot.db_boundary import run_db
 from bot.messages import Attachment, Message, message_from_dict, message_to_dict
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
 from surveys.delivery import Outbox
@@ -109,28 +113,41 @@ class Dispatcher:
         self._sent: list[tuple[OutboxItem, str]] = []
         """Why each person the last look-up did not find was not found."""
 
-    async def drain(self, max_batches: int | None = None) -> DrainReport:
-        """Send everything that is due now, batch by batch."""
+    async def drain(
+        self,
+        max_batches: int | None = None,
+        *,
+        round_id: RoundId | None = None,
+        kinds: Sequence[OutboxKind] = (),
+    ) -> DrainReport:
+        """Send everything that is due now (or only a round's messages of some kinds),
+        batch by batch."""
         report = DrainReport()
         await self._recover(report)
         batches = 0
         while max_batches is None or batches < max_batches:
-            items = [
-                item
-                for platform in self.platforms
-                for item in self.outbox.claim(self.batch, platform)
-            ]
+            items = await run_db(self._claim, round_id, kinds)
             if not items:
                 break
             batches += 1
             await self._send_batch(items, report)
         return report
 
+    def _claim(self, round_id: RoundId | None, kinds: Sequence[OutboxKind]) -> list[OutboxItem]:
+        return [
+            item
+            for platform in self.platforms
+            for item in self.outbox.claim(self.batch, platform, round_id=round_id, kinds=kinds)
+        ]
+
     async def _send_batch(self, items: list[OutboxItem], report: DrainReport) -> None:
-        people = self.service.participants_by_id(
-            ParticipantId(int(i.recipient.removeprefix(PARTICIPANT)))
-            for i in items
-            if i.recipient.startswith(PARTICIPANT)
+        people = await run_db(
+            self.service.participants_by_id,
+            [
+                ParticipantId(int(i.recipient.removeprefix(PARTICIPANT)))
+                for i in items
+                if i.recipient.startswith(PARTICIPANT)
+            ],
         )
         users = await self._resolve(list(people.values()))
         self._statuses.clear()  # response rates quoted in reminders: fresh once per batch
@@ -143,7 +160,7 @@ class Dispatcher:
         try:
             await asyncio.gather(*(one(item) for item in items))
         finally:
-            self._flush()
+            await self._flush()
 
     async def _resolve(self, people: Sequence[Participant]) -> dict[ParticipantId, str]:
         """Platform user ids: stored ones, else one bulk look-up by e-mail per platform."""
@@ -170,7 +187,7 @@ class Dispatcher:
                 users[person.id] = new_ids[person.id] = found
             # Stored before anything is sent: crash recovery relies on it. An account that
             # another participant already holds is refused and reported to the owners.
-            refused = await asyncio.to_thread(self.service.remember_platform_ids, platform, new_ids)
+            refused = await run_db(self.service.remember_platform_ids, platform, new_ids)
             for participant_id, reason in refused.items():
                 users.pop(participant_id, None)
                 self._missing[participant_id] = reason
@@ -184,7 +201,7 @@ class Dispatcher:
         report: DrainReport,
     ) -> None:
         chat = self.platforms[item.platform]
-        message = self._compose(item)
+        message = await run_db(self._compose, item)
         if message is None:
             return
         try:
@@ -197,7 +214,7 @@ class Dispatcher:
                 found = (await chat.resolve_users([email])).found.get(email)
                 if found is None:
                     reason = f"not found on {item.platform.value} by e-mail"
-                    self._undeliverable(item, email, reason, DeliveryState.FAILED, report)
+                    await self._undeliverable(item, email, reason, DeliveryState.FAILED, report)
                     return
                 files = [_attachment(f) for f in item.payload.get("files", [])]
                 ref = await chat.send_direct(found, message, key=item.key, attachments=files)
@@ -206,24 +223,25 @@ class Dispatcher:
                 user = users.get(pid)
                 if user is None:
                     reason = self._missing.get(pid, f"not found on {item.platform.value} by e-mail")
-                    self._undeliverable(
+                    await self._undeliverable(
                         item, people[pid].email, reason, DeliveryState.UNRESOLVED, report
                     )
                     return
                 ref = await chat.send_direct(PlatformUserId(user), message, key=item.key)
         except DeliveryError as exc:
-            self._failed(item, people, exc, report)
+            await self._failed(item, people, exc, report)
             return
         report.sent += 1
         self._sent.append((item, ref.encode()))
         if len(self._sent) >= FLUSH_EVERY:
-            self._flush()
+            await self._flush()
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
         """Record the sends so far in one transaction (a crash before this leaves them
         "sending", which recovery settles without sending twice)."""
         sent, self._sent = self._sent, []
-        self.outbox.mark_many_sent(sent)
+        if sent:
+            await run_db(self.outbox.mark_many_sent, sent)
 
     def _compose(self, item: OutboxItem) -> Message | None:
         """The message to send: stored when planned, or composed now from fresh figures
@@ -251,7 +269,7 @@ class Dispatcher:
             return None
         return content.reminder(view, status, now)
 
-    def _failed(
+    async def _failed(
         self,
         item: OutboxItem,
         people: Mapping[ParticipantId, Participant],
@@ -260,19 +278,19 @@ class Dispatcher:
     ) -> None:
         if exc.retry_after is not None and not exc.permanent:
             # Rate limited: not the message's fault, so it does not use up an attempt.
-            self.outbox.release(item, timedelta(seconds=exc.retry_after))
+            await run_db(self.outbox.release, item, timedelta(seconds=exc.retry_after))
             report.retrying += 1
             return
-        state = self.outbox.mark_failed(item, exc.reason, permanent=exc.permanent)
+        state = await run_db(self.outbox.mark_failed, item, exc.reason, permanent=exc.permanent)
         if state is OutboxState.PENDING:
             report.retrying += 1
             return
         who = item.recipient
         if item.recipient.startswith(PARTICIPANT):
             who = people[ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))].email
-        self._undeliverable(item, who, exc.reason, DeliveryState.FAILED, report, marked=True)
+        await self._undeliverable(item, who, exc.reason, DeliveryState.FAILED, report, marked=True)
 
-    def _undeliverable(
+    async def _undeliverable(
         self,
         item: OutboxItem,
         who: str,
@@ -282,13 +300,18 @@ class Dispatcher:
         *,
         marked: bool = False,
     ) -> None:
+        await run_db(self._record_undeliverable, item, reason, state, marked)
+        report.failed += 1
+        report.problems.append((who, reason))
+        log.warning("message %s not delivered: %s", item.key, reason)
+
+    def _record_undeliverable(
+        self, item: OutboxItem, reason: str, state: DeliveryState, marked: bool
+    ) -> None:
         if not marked:
             self.outbox.mark_failed(item, reason, permanent=True)
         if item.kind is OutboxKind.INVITATION and item.invitation_id is not None:
             self.service.record_delivery(item.invitation_id, state, error=reason)
-        report.failed += 1
-        report.problems.append((who, reason))
-        log.warning("message %s not delivered: %s", item.key, reason)
 
     async def _recover(self, report: DrainReport) -> None:
         """Settle messages a crashed sender left mid-send, without sending any twice.
@@ -296,27 +319,31 @@ class Dispatcher:
         A message is resent only when it surely did not go out: its recipient had no platform
         id yet (ids are stored before any send), or the platform's history lacks its key.
         """
-        for item in self.outbox.expired_leases():
+        for item in await run_db(self.outbox.expired_leases):
             chat = self.platforms.get(item.platform)
             ref: MessageRef | None = None
             unsent = False
             if item.recipient.startswith(PARTICIPANT) and chat is not None:
                 pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
-                user = platform_user(self.service.participants_by_id([pid])[pid])
+                person = (await run_db(self.service.participants_by_id, [pid]))[pid]
+                user = platform_user(person)
                 if user is None:
                     unsent = True
                 elif isinstance(chat, ChecksHistory):
                     ref = await chat.find_sent(PlatformUserId(user), item.key)
                     unsent = ref is None
             sent_ref = None if ref is None else ref.encode()
-            self.outbox.resolve_expired(item, sent_ref=sent_ref, unsent=unsent)
-            if sent_ref is not None and item.kind is OutboxKind.INVITATION and item.invitation_id:
-                self.service.record_delivery(
-                    item.invitation_id, DeliveryState.SENT, message_ref=sent_ref
-                )
-            elif sent_ref is None and not unsent:
+            await run_db(self._settle, item, sent_ref, unsent)
+            if sent_ref is None and not unsent:
                 report.uncertain += 1
                 report.problems.append((item.recipient, "the sender stopped mid-send"))
+
+    def _settle(self, item: OutboxItem, sent_ref: str | None, unsent: bool) -> None:
+        self.outbox.resolve_expired(item, sent_ref=sent_ref, unsent=unsent)
+        if sent_ref is not None and item.kind is OutboxKind.INVITATION and item.invitation_id:
+            self.service.record_delivery(
+                item.invitation_id, DeliveryState.SENT, message_ref=sent_ref
+            )
 
 
 def _attachment(spec: Mapping[str, str]) -> Attachment:

@@ -68,10 +68,16 @@ def digest() -> None:
             lifecycle.digest()
 
 
-async def close_rounds() -> None:
+def close_rounds() -> None:
     with _tracked():
         if lifecycle := _current():
-            await lifecycle.close_rounds()
+            lifecycle.close_rounds()
+
+
+async def publish() -> None:
+    with _tracked():
+        if lifecycle := _current():
+            await lifecycle.publish()
 
 
 async def send() -> None:
@@ -93,6 +99,7 @@ async def send() -> None:
 JOBS: dict[str, str] = {
     "open-rounds": "bot.jobs:open_rounds",
     "close-rounds": "bot.jobs:close_rounds",
+    "publish": "bot.jobs:publish",
     "remind": "bot.jobs:remind",
     "digest": "bot.jobs:digest",
     "send": "bot.jobs:send",

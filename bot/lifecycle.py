@@ -1,4 +1,5 @@
-"""A round's lifecycle, run by the scheduler: open, invite, remind, digest, close, send.
+"""A round's lifecycle, run by the scheduler: open, invite, remind, digest, close, publish,
+send.
 
 Every step reads the domain clock and the database and is idempotent, so running a step
 twice, late, or after a restart neither loses nor repeats anything.
@@ -7,17 +8,15 @@ twice, late, or after a restart neither loses nor repeats anything.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.db_boundary import run_db
 from bot.dispatch import Dispatcher, DrainReport, plan_invitations
+from bot.publishing import Publisher
 from surveys.delivery import Outbox
-from surveys.model import Round
 from surveys.service import SurveyService
 
 log = logging.getLogger(__name__)
-
-OnClosed = Callable[[Round], Awaitable[None]]
 
 
 @dataclass
@@ -27,6 +26,7 @@ class TickReport:
     reminders: int = 0
     digests: int = 0
     closed: int = 0
+    published: int = 0
     delivery: DrainReport = field(default_factory=DrainReport)
 
 
@@ -36,12 +36,12 @@ class Lifecycle:
         service: SurveyService,
         outbox: Outbox,
         dispatcher: Dispatcher,
-        on_closed: OnClosed | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self.service = service
         self.outbox = outbox
         self.dispatcher = dispatcher
-        self.on_closed = on_closed
+        self.publisher = publisher
 
     def open_rounds(self) -> int:
         opened = self.service.open_due_rounds()
@@ -58,13 +58,18 @@ class Lifecycle:
     def digest(self) -> int:
         return self.service.plan_digests()
 
-    async def close_rounds(self) -> int:
+    def close_rounds(self) -> int:
+        """Close due rounds; each close records its publish job in the same transaction."""
         closed = self.service.close_due_rounds()
         for r in closed:
             log.info("closed round %s of survey %s", r.number, r.survey_id)
-            if self.on_closed is not None:
-                await self.on_closed(r)
         return len(closed)
+
+    async def publish(self) -> int:
+        """Run due publish jobs (analysis in a worker thread); see :mod:`bot.publishing`."""
+        if self.publisher is None:
+            return 0
+        return await self.publisher.run_due()
 
     async def send(self) -> DrainReport:
         return await self.dispatcher.drain()
@@ -72,10 +77,11 @@ class Lifecycle:
     async def tick(self) -> TickReport:
         """Every step once, in order; what the scheduler's jobs do, in one call."""
         report = TickReport()
-        report.opened = self.open_rounds()
-        report.invited = self.invite()
-        report.closed = await self.close_rounds()
-        report.reminders = self.remind()
-        report.digests = self.digest()
+        report.opened = await run_db(self.open_rounds)
+        report.invited = await run_db(self.invite)
+        report.closed = await run_db(self.close_rounds)
+        report.published = await self.publish()
+        report.reminders = await run_db(self.remind)
+        report.digests = await run_db(self.digest)
         report.delivery = await self.send()
         return report

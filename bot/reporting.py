@@ -18,10 +18,18 @@ from analytics import Analysis, AnswersError, analyze, write_outputs
 from analytics.exports import HEATMAP_PNG, NETWORK_PNG, REPORT_XLSX
 from bot.files import PRIVATE_FILE, private_dir, sha256
 from bot.messages import Context, Fields, Header, Image, Message, Text, message_to_dict
-from surveys.delivery import Outbox
-from surveys.model import Invitation, Participant, ParticipantId, Round, RoundStatus, Survey
+from surveys.model import (
+    Invitation,
+    Participant,
+    ParticipantId,
+    Platform,
+    Round,
+    RoundStatus,
+    Survey,
+)
 from surveys.outbox import NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
+from surveys.publishing import result_key
 from surveys.service import SurveyService
 
 log = logging.getLogger(__name__)
@@ -185,9 +193,13 @@ def file_spec(path: Path, mime_type: str, title: str = "") -> dict[str, str]:
     }
 
 
-def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
+def results_messages(
+    report: RoundReport, owners_platform: Platform, generation: int = 1
+) -> list[NewMessage]:
     """The summary (with the heat map and network) to each leadership channel, and the
-    workbook privately to each owner (a file in their direct messages)."""
+    workbook privately to each owner (a file in their direct messages; also when the survey
+    has no leadership channel). Keyed by round and generation, so queuing them twice
+    stores them once."""
     message = message_to_dict(summary_message(report))
     by_name = {p.name: p for p in report.files}
     images = [
@@ -196,24 +208,20 @@ def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
         if name in by_name
     ]
     round_id = report.round.id
+    assert round_id is not None
     messages = [
         NewMessage(
-            key=f"summary:{round_id}:{channel}",
+            key=result_key(OutboxKind.SUMMARY, round_id, generation, str(channel)),
             kind=OutboxKind.SUMMARY,
             survey_id=report.round.survey_id,
             platform=channel.platform,
             recipient=f"channel:{channel.channel_id}",
             round_id=round_id,
-            payload={"message": message, "files": images},
+            payload={"message": message, "files": images, "generation": generation},
         )
         for channel in report.survey.leadership_channels
     ]
     if REPORT_XLSX in by_name:
-        platform = (
-            report.survey.leadership_channels[0].platform
-            if report.survey.leadership_channels
-            else None
-        )
         note = Message(
             f"The workbook for {report.survey.name}, round {report.round.number}",
             (
@@ -225,25 +233,25 @@ def enqueue_results(report: RoundReport, outbox: Outbox) -> int:
                 ),
             ),
         )
-        if platform is not None:
-            workbook = file_spec(
-                by_name[REPORT_XLSX],
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                "Workbook",
+        workbook = file_spec(
+            by_name[REPORT_XLSX],
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "Workbook",
+        )
+        messages.extend(
+            NewMessage(
+                key=result_key(OutboxKind.WORKBOOK, round_id, generation, owner),
+                kind=OutboxKind.WORKBOOK,
+                survey_id=report.round.survey_id,
+                platform=owners_platform,
+                recipient=f"email:{owner}",
+                round_id=round_id,
+                payload={
+                    "message": message_to_dict(note),
+                    "files": [workbook],
+                    "generation": generation,
+                },
             )
-            messages.extend(
-                NewMessage(
-                    key=f"workbook:{round_id}:{owner}",
-                    kind=OutboxKind.NOTICE,
-                    survey_id=report.round.survey_id,
-                    platform=platform,
-                    recipient=f"email:{owner}",
-                    round_id=round_id,
-                    payload={
-                        "message": message_to_dict(note),
-                        "files": [workbook],
-                    },
-                )
-                for owner in report.survey.owners
-            )
-    return outbox.enqueue(messages)
+            for owner in report.survey.owners
+        )
+    return messages

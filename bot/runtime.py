@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -14,18 +13,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.dispatch import Dispatcher
 from bot.leader import leader_lock
-from bot.lifecycle import Lifecycle, OnClosed
+from bot.lifecycle import Lifecycle
 from bot.platform import ChatPlatform
-from bot.reporting import build_report, enqueue_results
+from bot.publishing import Publisher
 from bot.scheduler import SchedulerHost
 from bot.settings import Settings
 from surveys.clock import Clock, SimulatedClock, SystemClock
 from surveys.delivery import Outbox
-from surveys.model import Platform, Round
+from surveys.model import Platform
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine, safe_url
 from surveys.persistence.orm import RuntimeStateRow
 from surveys.persistence.uow import UnitOfWork
+from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
 ANCHOR_KEY = "clock_anchor"
@@ -83,18 +83,13 @@ class Runtime:
         dispatcher = Dispatcher(service, self.outbox, self.platforms)
         return Lifecycle(service, self.outbox, dispatcher, self.publisher(service))
 
-    def publisher(self, service: SurveyService) -> OnClosed:
-        """What happens when a round closes: analyse it and queue the results."""
-        outbox, reports = self.outbox, self.settings.reports_dir
+    @cached_property
+    def publish_jobs(self) -> PublishJobs:
+        return PublishJobs(self.engine, self.clock)
 
-        async def publish(round_: Round) -> None:
-            survey = service.get_survey_by_id(round_.survey_id)
-            report = await asyncio.to_thread(
-                build_report, service, survey.name, round_.number, reports
-            )
-            enqueue_results(report, outbox)
-
-        return publish
+    def publisher(self, service: SurveyService) -> Publisher:
+        """What publishes closed rounds: analysis, then the results queued in the outbox."""
+        return Publisher(service, self.publish_jobs, self.settings.reports_dir)
 
     def scheduler(self, lifecycle: Lifecycle) -> SchedulerHost:
         return SchedulerHost(

@@ -190,7 +190,7 @@ async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
     rt.use_platforms(connected.platforms)
     lifecycle = rt.lifecycle()
     service = lifecycle.service
-    commands = OwnerCommands(service, lifecycle.on_closed)
+    commands = OwnerCommands(service)
     slack_app = None
     if connected.slack is not None:
         secret = rt.settings.slack_signing_secret

@@ -62,8 +62,16 @@ class Outbox:
             with UnitOfWork(self.engine) as uow:
                 return uow.outbox.add(batch, self._now())
 
-    def claim(self, limit: int = 100, platform: Platform | None = None) -> list[OutboxItem]:
-        """Lease up to ``limit`` due messages to this sender, oldest first."""
+    def claim(
+        self,
+        limit: int = 100,
+        platform: Platform | None = None,
+        *,
+        round_id: RoundId | None = None,
+        kinds: Sequence[OutboxKind] = (),
+    ) -> list[OutboxItem]:
+        """Lease up to ``limit`` due messages to this sender, oldest first (only a round's
+        messages of some kinds, when given)."""
         now = self._now()
         with UnitOfWork(self.engine) as uow:
             s = uow.session
@@ -79,6 +87,10 @@ class Outbox:
             )
             if platform is not None:
                 query = query.where(OutboxRow.platform == platform.value)
+            if round_id is not None:
+                query = query.where(OutboxRow.round_id == round_id)
+            if kinds:
+                query = query.where(OutboxRow.kind.in_([k.value for k in kinds]))
             rows = list(s.scalars(query))
             for row in rows:
                 row.state = OutboxState.SENDING.value

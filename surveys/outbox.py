@@ -33,6 +33,8 @@ class OutboxKind(StrEnum):
     DIGEST = "digest"
     SUMMARY = "summary"
     NOTICE = "notice"
+    WORKBOOK = "workbook"
+    """The owners' results workbook, sent privately when a round is published."""
 
 
 class OutboxState(StrEnum):

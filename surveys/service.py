@@ -56,6 +56,7 @@ from surveys.outbox import NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
 from surveys.persistence.uow import UnitOfWork
 from surveys.policy import ReminderPolicy
+from surveys.publishing import record_close
 from surveys.reminders import nudge_allowed, reminder_due
 
 T = TypeVar("T")
@@ -339,8 +340,10 @@ class SurveyService:
         with self._uow() as uow:
             survey = uow.surveys.get(survey_name)
             round_ = self._round(uow, survey, None)
-            round_.close(self._now())
+            now = self._now()
+            round_.close(now)
             uow.rounds.save(round_)
+            record_close(uow.session, round_, now)
             return round_
 
     def close_due_rounds(self) -> list[Round]:
@@ -352,6 +355,7 @@ class SurveyService:
                 if round_.closes_at <= now:
                     round_.close(now)
                     uow.rounds.save(round_)
+                    record_close(uow.session, round_, now)
                     closed.append(round_)
         return closed
 
@@ -554,11 +558,7 @@ class SurveyService:
                 if not policy.in_working_hours(now, survey.timezone):
                     continue
                 day = now.astimezone(ZoneInfo(survey.timezone)).date().isoformat()
-                platform = (
-                    survey.leadership_channels[0].platform
-                    if survey.leadership_channels
-                    else Platform.SLACK
-                )
+                platform = self._owners_platform(uow, survey)
                 messages.extend(
                     NewMessage(
                         key=f"digest:{round_.id}:{day}:{owner}",
@@ -593,6 +593,19 @@ class SurveyService:
             payload={"template": "reminder"},
             not_before=not_before,
         )
+
+    def owners_platform(self, survey_id: SurveyId) -> Platform:
+        """Where a survey's owners get direct messages (digests, the results workbook)."""
+        with self._uow() as uow:
+            return self._owners_platform(uow, uow.surveys.get_by_id(survey_id))
+
+    def _owners_platform(self, uow: UnitOfWork, survey: Survey) -> Platform:
+        # The leadership channel's platform, else the one most participants use: a survey
+        # without a leadership channel still reaches its owners.
+        if survey.leadership_channels:
+            return survey.leadership_channels[0].platform
+        assert survey.id is not None
+        return uow.participants.main_platform(survey.id) or Platform.SLACK
 
     def _open_rounds(self, uow: UnitOfWork) -> Iterator[tuple[Round, Survey]]:
         for round_ in uow.rounds.in_state(RoundState.OPEN):

@@ -33,8 +33,16 @@ from surveys.instrument import (
     load_instrument,
     read_instrument_file,
 )
-from surveys.model import DEFAULT_MIN_GROUP, DEFAULT_TIMEZONE, Platform, check_min_group
+from surveys.model import (
+    DEFAULT_MIN_GROUP,
+    DEFAULT_TIMEZONE,
+    Platform,
+    RoundId,
+    RoundState,
+    check_min_group,
+)
 from surveys.persistence import migrate
+from surveys.publishing import RESULT_KINDS
 from surveys.service import NewSurvey, check_roles_argument
 
 out = Console()
@@ -386,7 +394,7 @@ def round_status(
     r = status.round
     left = r.time_left(runtime(ctx).clock.now())
     title = f"Round {r.number} of '{survey}': {r.state.value}"
-    if r.state.value == "open":
+    if r.state is RoundState.OPEN:
         title += f", {_days(left)} left"
     table = Table("Role", "Invited", "Started", "Completed", "Response rate", title=title)
     for role in status.by_role:
@@ -405,6 +413,8 @@ def round_status(
     undelivered = {k.value: v for k, v in status.delivery.items() if v and k.value != "sent"}
     if undelivered:
         out.print("Not yet delivered: " + ", ".join(f"{v} {k}" for k, v in undelivered.items()))
+    if r.state is RoundState.CLOSED:
+        _print_results(runtime(ctx), survey, r.number)
 
 
 def _days(delta: timedelta) -> str:
@@ -415,8 +425,10 @@ def _days(delta: timedelta) -> str:
 
 @round_app.command("close")
 def round_close(ctx: typer.Context, survey: SurveyOpt) -> None:
-    """Close the current round now; later answers are refused politely."""
-    service = runtime(ctx).service()
+    """Close the current round now; later answers are refused politely. The results are
+    published by the running server, or by this command when no server runs."""
+    rt = runtime(ctx)
+    service = rt.service()
     round_ = service.close_round(survey)
     status = service.round_status(survey, round_.number)
     out.print(
@@ -425,6 +437,88 @@ def round_close(ctx: typer.Context, survey: SurveyOpt) -> None:
     )
     for label, value in status_lines(status)[1:]:
         out.print(f"  {label}: {value}")
+    _publish(rt, survey, round_.number)
+
+
+@round_app.command("publish")
+def round_publish(
+    ctx: typer.Context,
+    survey: SurveyOpt,
+    number: Annotated[int | None, typer.Option("--round", help="Default: the latest.")] = None,
+) -> None:
+    """Publish a closed round's results again, on purpose: the summary to the leadership
+    channel and the workbook to the owners (for example after inviting rcbot to the
+    channel)."""
+    rt = runtime(ctx)
+    service = rt.service()
+    round_ = service.round_status(survey, number).round
+    assert round_.id is not None
+    rt.publish_jobs.request(round_.id)
+    out.print(f"Round {round_.number} of '{survey}' will be published again.")
+    _publish(rt, survey, round_.number)
+
+
+def _publish(rt: Runtime, survey: str, number: int) -> None:
+    """Publish now if no server runs (this process takes the scheduler's leader lock for
+    the moment); otherwise leave it to the server's scheduler."""
+    from bot.leader import leader_lock
+
+    lock = leader_lock(rt.engine)
+    if not lock.try_acquire():
+        out.print(
+            "A running rcbot server publishes the results within a minute; "
+            f"`rcbot round status --survey '{survey}'` shows where they are."
+        )
+        return
+    try:
+        out.print("No rcbot server is running, so this command publishes the results itself.")
+        service = rt.service()
+        publisher = rt.publisher(service)
+        with err.status("Analysing answers and drawing the pictures..."):
+            while publisher.run_one():
+                pass
+        round_ = service.round_status(survey, number).round
+        assert round_.id is not None
+        sent = asyncio.run(_send_results(rt, round_.id))
+        if sent is None:
+            out.print(
+                "No chat platform is configured here, so the results wait in the outbox "
+                "until `rcbot serve` runs."
+            )
+        _print_results(rt, survey, number)
+    finally:
+        lock.release()
+
+
+async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
+    """Send the round's result messages now; None when no chat platform is configured."""
+    from bot.dispatch import Dispatcher
+    from bot.server import ConfigError, connect
+    from surveys.conversations import ConversationStore
+
+    try:
+        connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock))
+    except ConfigError as exc:
+        if rt.settings.slack_bot_token or rt.settings.microsoft_app_id:
+            raise UserError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+        return None
+    try:
+        dispatcher = Dispatcher(rt.service(), rt.outbox, connected.platforms)
+        report = await dispatcher.drain(round_id=round_id, kinds=RESULT_KINDS)
+        return report.sent
+    finally:
+        await connected.close()
+
+
+def _print_results(rt: Runtime, survey: str, number: int) -> None:
+    from bot.content import results_status
+
+    service = rt.service()
+    info = service.get_survey(survey)
+    round_ = service.round_status(survey, number).round
+    assert round_.id is not None
+    for line in results_status(info, round_, rt.publish_jobs.status(round_.id)):
+        out.print(line)
 
 
 @round_app.command("nudge")
@@ -452,7 +546,7 @@ def round_report(
     rt = runtime(ctx)
     service = rt.service()
     status = service.round_status(survey, number)
-    if status.round.state.value != "closed":
+    if status.round.state is not RoundState.CLOSED:
         raise UserError(
             f"Round {status.round.number} of '{survey}' is still {status.round.state.value}; "
             "results are computed when it closes (rcbot round close)."

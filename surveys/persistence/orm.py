@@ -212,6 +212,31 @@ class OutboxRow(Base):
     __table_args__ = (Index("ix_outbox_due", "state", "not_before"),)
 
 
+class PublishJobRow(Base):
+    """A promise to publish a closed round's results; see :mod:`surveys.publishing`.
+
+    Written in the transaction that closes the round, so a crash cannot lose it."""
+
+    __tablename__ = "publish_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), unique=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer, default=1)
+    """1 for the publication at close; each ``rcbot round publish`` adds one."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    folder: Mapped[str | None] = mapped_column(String(500))
+    """Where the round's files were written."""
+
+    __table_args__ = (Index("ix_publish_jobs_due", "state", "not_before"),)
+
+
 class RuntimeStateRow(Base):
     """Small facts several rcbot processes must agree on (e.g. the simulated clock's anchor)."""
 

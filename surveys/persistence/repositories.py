@@ -294,6 +294,17 @@ class ParticipantRepository:
             self._s.scalar(select(func.count()).where(ParticipantRow.survey_id == survey_id)) or 0
         )
 
+    def main_platform(self, survey_id: SurveyId) -> Platform | None:
+        """The platform most of the survey's participants use (None: nobody yet)."""
+        found = self._s.execute(
+            select(ParticipantRow.platform, func.count())
+            .where(ParticipantRow.survey_id == survey_id)
+            .group_by(ParticipantRow.platform)
+            .order_by(func.count().desc(), ParticipantRow.platform)
+            .limit(1)
+        ).first()
+        return None if found is None else Platform(found[0])
+
 
 def _participant(row: ParticipantRow) -> Participant:
     return Participant(

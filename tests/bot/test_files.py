@@ -22,7 +22,7 @@ from bot.files import NAME, PublishedFiles, safe_name
 from bot.messages import Attachment
 from bot.platform import ChannelId, ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
-from bot.reporting import build_report, enqueue_results
+from bot.reporting import build_report, results_messages
 from bot.web import build_web_app
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
@@ -247,7 +247,7 @@ async def test_surveys_whose_names_slug_alike_keep_separate_reports(
     for name, score in names.items():
         make_survey(service, name, score)
         reports[name] = build_report(service, name, None, tmp_path)
-        enqueue_results(reports[name], outbox)
+        outbox.enqueue(results_messages(reports[name], Platform.SLACK))
     folders = {r.folder for r in reports.values()}
     assert len(folders) == len(names)
     for name, report in reports.items():
@@ -282,7 +282,7 @@ async def test_a_file_changed_after_analysis_is_never_sent(
     outbox = Outbox(engine, clock)
     make_survey(service, "Ward A", 4)
     report = build_report(service, "Ward A", None, tmp_path)
-    enqueue_results(report, outbox)
+    outbox.enqueue(results_messages(report, Platform.SLACK))
     (report.folder / "report.xlsx").write_bytes(b"someone else's workbook")
     slack = FakeChatPlatform(Platform.SLACK)
     slack.add_channel(ChannelId("C4"))
@@ -292,6 +292,6 @@ async def test_a_file_changed_after_analysis_is_never_sent(
     assert drained.sent == 1
     assert drained.failed == 1
     assert slack.inbox(lead) == []
-    (notice,) = outbox.items(kinds=[OutboxKind.NOTICE])
+    (notice,) = outbox.items(kinds=[OutboxKind.WORKBOOK])
     assert notice.state is OutboxState.FAILED
     assert "changed after it was analysed" in (notice.last_error or "")

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from bot.dispatch import Dispatcher
 from bot.platform import ChannelId, ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
-from bot.reporting import build_report, enqueue_results, summary_message
+from bot.reporting import build_report, results_messages, summary_message
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text
@@ -79,8 +79,10 @@ async def test_results_go_to_the_channel_and_the_workbook_to_owners(
     service.close_round("Chemo")
     outbox = Outbox(engine, clock)
     report = build_report(service, "Chemo", None, tmp_path)
-    assert enqueue_results(report, outbox) == 2
-    assert enqueue_results(report, outbox) == 0  # a second close hook changes nothing
+    messages = results_messages(report, Platform.SLACK)
+    assert len(messages) == 2
+    assert outbox.enqueue(messages) == 2
+    assert outbox.enqueue(results_messages(report, Platform.SLACK)) == 0  # keyed: once
     slack = FakeChatPlatform(Platform.SLACK)
     slack.add_channel(ChannelId("CLEAD"))
     lead = slack.add_user(Email("lead@nhs.net"))

@@ -106,7 +106,7 @@ async def test_two_schedulers_one_leader_and_takeover(engine: Engine, clock: Fix
     assert all(len(posts) == 1 for posts in slack.conversations.values())
     with engine.connect() as conn:
         ids = conn.execute(text("SELECT id FROM apscheduler_jobs ORDER BY id")).scalars().all()
-    assert ids == ["close-rounds", "digest", "open-rounds", "remind", "send"]
+    assert ids == ["close-rounds", "digest", "open-rounds", "publish", "remind", "send"]
 
 
 def test_processes_share_one_simulated_clock(engine: Engine) -> None:

@@ -1,0 +1,101 @@
+"""Running publish jobs: from a closed round to results queued in the outbox.
+
+Closing a round (any of the four ways) records a publish job (:mod:`surveys.publishing`).
+The scheduler's leader calls :meth:`Publisher.run_due` every tick; each due job is claimed,
+analysed (:func:`bot.reporting.build_report`, seconds of pandas and matplotlib) and
+completed in a worker thread, never on the event loop. Completing queues the summary, the
+pictures and the owners' workbook and marks the job done in one transaction, so a crash at
+any point publishes the round exactly once after a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.db_boundary import run_db
+from bot.reporting import RoundReport, build_report, results_messages
+from surveys.model import RoundId
+from surveys.publishing import PublishJob, PublishJobs, PublishState
+from surveys.service import SurveyService
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[str, PublishJob], None]
+"""Told each step of a job ("claimed", "analysing", "analysed", "queued"); tests use it to
+see the order of events or to stop a process mid-publish."""
+
+
+class Publisher:
+    def __init__(
+        self,
+        service: SurveyService,
+        jobs: PublishJobs,
+        reports_dir: Path,
+        *,
+        hook: Hook | None = None,
+        keep_reports: bool = False,
+    ) -> None:
+        self.service = service
+        self.jobs = jobs
+        self.reports_dir = reports_dir
+        self.hook = hook
+        self.reports: dict[RoundId, RoundReport] | None = {} if keep_reports else None
+        """The reports built, by round (the demo prints them); None unless asked for."""
+
+    def _tell(self, step: str, job: PublishJob) -> None:
+        if self.hook is not None:
+            self.hook(step, job)
+
+    async def run_due(self, limit: int | None = None) -> int:
+        """Run every due job (or ``limit`` of them), one at a time, off the event loop."""
+        done = 0
+        while limit is None or done < limit:
+            if not await run_db(self.run_one):
+                break
+            done += 1
+        return done
+
+    def run_one(self) -> bool:
+        """Claim and run one due job (blocking); False when none was due."""
+        job = self.jobs.claim()
+        if job is None:
+            return False
+        self._tell("claimed", job)
+        try:
+            self.publish(job)
+        except Exception as exc:  # any failure: retried with backoff, reported to owners
+            state = self.jobs.fail(job, f"{type(exc).__name__}: {exc}")
+            log.exception(
+                "publishing round %s failed (attempt %d, now %s)",
+                job.round_id,
+                job.attempts,
+                state.value,
+            )
+            if state is PublishState.FAILED:
+                log.error(
+                    "gave up publishing round %s; `rcbot round publish` retries", job.round_id
+                )
+        return True
+
+    def publish(self, job: PublishJob) -> int:
+        status = self.service.status_of(job.round_id)
+        survey = self.service.get_survey_by_id(job.survey_id)
+        self._tell("analysing", job)
+        report = build_report(self.service, survey.name, status.round.number, self.reports_dir)
+        self._tell("analysed", job)
+        if self.reports is not None:
+            self.reports[job.round_id] = report
+        messages = results_messages(
+            report, self.service.owners_platform(job.survey_id), job.generation
+        )
+        added = self.jobs.complete(job, messages, str(report.folder))
+        self._tell("queued", job)
+        log.info(
+            "published round %s of %s: %d result messages queued",
+            status.round.number,
+            survey.name,
+            added,
+        )
+        return added
