@@ -1,22 +1,31 @@
 """Answering a survey in chat, independent of the platform.
 
 Slack shows a :class:`QuestionPage` as a modal, Teams as an Adaptive Card; both send the
-chosen values back here. The rules (who may answer, validation, saving, what comes next) live
-in :mod:`surveys`; this module only turns them into pages and outcomes.
+chosen values back here. The rules (who may answer and when, the partner roles, the score
+range, saving, what comes next) live in :mod:`surveys` (``answering_refusal``,
+``parse_scores``, ``SurveyService.answer_page``); this module only turns them into pages and
+outcomes. Every method is blocking database work: call it through
+:func:`bot.db_boundary.run_db`. Submitting a page is one transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
 from bot.content import local_date
-from surveys.errors import Conflict, InvalidInput
-from surveys.model import AnswerPage, InvitationId, Platform, Score
+from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
 from surveys.service import InvitationView, SurveyService
 
-NOT_APPLICABLE: Final = "na"
+__all__ = [
+    "NOT_APPLICABLE",
+    "Answering",
+    "Finished",
+    "Invalid",
+    "QuestionPage",
+    "Refused",
+    "parse_values",
+]
 
 
 @dataclass(frozen=True)
@@ -107,53 +116,27 @@ def build_page(view: InvitationView, partner_role: str, *, editing: bool) -> Que
 def parse_values(
     page: QuestionPage, values: Mapping[str, str | None]
 ) -> tuple[dict[str, Score], dict[str, str]]:
-    """The scores chosen on a page, and what is wrong with the questions left unanswered."""
-    scores: dict[str, Score] = {}
-    errors: dict[str, str] = {}
-    for question in page.questions:
-        raw = (values.get(question.dimension) or "").strip()
-        if raw == NOT_APPLICABLE:
-            scores[question.dimension] = None
-        elif raw in {"1", "2", "3", "4", "5"}:
-            scores[question.dimension] = int(raw)
-        else:
-            errors[question.dimension] = "Please choose an answer (or not applicable)."
-    return scores, errors
+    """The scores chosen on a page, and what is wrong with the questions left unanswered
+    (the rule is :func:`surveys.model.parse_scores`)."""
+    return parse_scores([q.dimension for q in page.questions], values)
 
 
 class Answering:
     def __init__(self, service: SurveyService) -> None:
         self.service = service
 
-    def _check(self, view: InvitationView, platform: Platform, user_id: str) -> Refused | None:
-        person = view.participant
-        known = person.slack_user_id if platform is Platform.SLACK else person.teams_user_id
-        if known != user_id:
-            return Refused("This survey invitation belongs to someone else.")
-        if not view.round.accepts_answers(self.service.clock.now()):
-            return Refused(
-                f"Round {view.round.number} of {view.survey.name} has closed, so answers can "
-                "no longer be given or changed. Thank you for taking part."
-            )
-        return None
-
     def stop_reminders(
         self, invitation_id: InvitationId, platform: Platform, user_id: str
     ) -> Refused | None:
         """ "Don't remind me": no more reminders for this round (answering stays possible)."""
-        view = self.service.view(invitation_id)
-        refused = self._check(view, platform, user_id)
-        if refused is not None:
-            return refused
-        self.service.set_reminders_opt_out(invitation_id, True)
-        return None
+        refused = self.service.stop_reminders(invitation_id, platform, user_id)
+        return None if refused is None else Refused(refused)
 
     def start(self, invitation_id: InvitationId, platform: Platform, user_id: str) -> Outcome:
         """The page to show when someone presses Start (or Edit)."""
-        view = self.service.view(invitation_id)
-        refused = self._check(view, platform, user_id)
+        view, refused = self.service.view_for(invitation_id, platform, user_id)
         if refused is not None:
-            return refused
+            return Refused(refused)
         if view.progress.complete:
             return build_page(view, view.invitation.partner_roles[0], editing=True)
         role = view.progress.next_role
@@ -170,24 +153,14 @@ class Answering:
         *,
         editing: bool = False,
     ) -> Outcome:
-        """Save one page and say what comes next."""
-        view = self.service.view(invitation_id)
-        refused = self._check(view, platform, user_id)
-        if refused is not None:
-            return refused
-        if partner_role not in view.invitation.partner_roles:
-            return Refused(f"{partner_role} is not one of the roles you are asked about.")
-        page = build_page(view, partner_role, editing=editing)
-        scores, errors = parse_values(page, values)
-        if errors:
-            return Invalid(page, errors)
-        try:
-            progress = self.service.submit_page(invitation_id, AnswerPage(partner_role, scores))
-        except Conflict as exc:
-            return Refused(str(exc)[0].upper() + str(exc)[1:] + ".")
-        except InvalidInput as exc:
-            return Invalid(page, {"": str(exc)})
-        after = self.service.view(invitation_id)
+        """Save one page (one transaction) and say what comes next."""
+        outcome = self.service.answer_page(invitation_id, platform, user_id, partner_role, values)
+        if outcome.refused is not None:
+            return Refused(outcome.refused)
+        if outcome.errors:
+            return Invalid(build_page(outcome.view, partner_role, editing=editing), outcome.errors)
+        after, progress = outcome.view, outcome.progress
+        assert progress is not None
         roles = after.invitation.partner_roles
         if editing:
             position = roles.index(partner_role)

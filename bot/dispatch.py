@@ -88,9 +88,7 @@ def plan_invitations(service: SurveyService, outbox: Outbox) -> int:
 
 
 def platform_user(person: Participant) -> str | None:
-    if person.platform is Platform.SLACK:
-        return person.slack_user_id
-    return person.teams_user_id
+    return person.platform_user_id(person.platform)
 
 
 class Dispatcher:

@@ -1,10 +1,12 @@
-"""Hosting the scheduler: APScheduler 3 with its job store in rcbot's database, run only by
-the process that holds the leader lock.
+"""Hosting the scheduler: APScheduler 3, run only by the process that holds the leader lock.
 
-Jobs are stored by text reference, coalesce, and have a generous misfire grace, so a
-restart neither loses nor repeats work (the jobs themselves are idempotent too). Scheduler
-wake-ups run on the real clock; what is due is decided by the domain clock, which may be
-simulated.
+The jobs are interval ticks over idempotent steps whose state is rcbot's own rows (rounds,
+the outbox, publish jobs), so nothing about them needs storing: each new leader adds them
+afresh. They live in APScheduler's memory job store, because its SQLAlchemy job store reads
+and writes the database on the event loop at every wake-up (rule 3: the loop never waits
+on the database). Jobs are referenced by text, coalesce, and have a generous misfire grace.
+Scheduler wake-ups run on the real clock; what is due is decided by the domain clock, which
+may be simulated.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
 from bot import jobs
+from bot.db_boundary import SERVING, run_db
 from bot.leader import LeaderLock
 from bot.lifecycle import Lifecycle
 
@@ -50,12 +53,13 @@ class SchedulerHost:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: become leader when possible, step down if the lock is lost."""
+        SERVING.set(True)  # this task's context: jobs started from here run "serving"
         try:
             while not stop.is_set():
                 if not self.leading:
-                    if await asyncio.to_thread(self.lock.try_acquire):
+                    if await run_db(self.lock.try_acquire):
                         self._start()
-                elif not await asyncio.to_thread(self.lock.still_held):
+                elif not await run_db(self.lock.still_held):
                     log.warning("lost scheduler leadership; stopping jobs")
                     self._stop()
                 with contextlib.suppress(TimeoutError):
@@ -63,12 +67,12 @@ class SchedulerHost:
         finally:
             await self._finish_running_jobs()
             self._stop()
-            await asyncio.to_thread(self.lock.release)
+            await run_db(self.lock.release)
 
     def _start(self) -> None:
         jobs.install(self.lifecycle)
         scheduler = AsyncIOScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
+            jobstores={"default": MemoryJobStore()},
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,

@@ -15,6 +15,7 @@ from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, 
 
 from bot.answering import Answering
 from bot.commands import OwnerCommands
+from bot.db_boundary import SERVING, run_db
 from bot.files import PublishedFiles
 from bot.platform import ChatPlatform, DeliveryError
 from bot.platforms.slack.app import build_slack_app
@@ -185,10 +186,14 @@ def published_files(rt: Runtime) -> PublishedFiles | None:
 
 
 async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set. From here on the event loop never waits on the database:
+    every database call goes through :func:`bot.db_boundary.run_db`."""
+    SERVING.set(True)
+    clock = await run_db(lambda: rt.clock)  # a shared simulated clock reads the database
     files = published_files(rt)
-    connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock), files)
+    connected = await connect(rt.settings, ConversationStore(rt.engine, clock), files)
     rt.use_platforms(connected.platforms)
-    lifecycle = rt.lifecycle()
+    lifecycle = await run_db(rt.lifecycle)
     service = lifecycle.service
     commands = OwnerCommands(service)
     slack_app = None

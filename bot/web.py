@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import Engine, text
 
+from bot.db_boundary import SERVING, run_db
 from bot.files import PublishedFiles
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ async def healthz(request: web.Request) -> web.Response:
             conn.execute(text("SELECT 1"))
 
     try:
-        await asyncio.to_thread(ping)
+        await run_db(ping)
     except Exception as exc:  # any failure means: not healthy
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)
@@ -63,7 +63,7 @@ async def public_file(request: web.Request) -> web.StreamResponse:
     says nothing about what exists."""
     files = request.app[FILES]
     token, name = request.match_info["token"], request.match_info["name"]
-    path = await asyncio.to_thread(files.path, token, name)
+    path = await run_db(files.path, token, name)
     if path is None:
         raise web.HTTPNotFound()
     headers = {
@@ -76,6 +76,18 @@ async def public_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers=headers)
 
 
+@web.middleware
+async def serving(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Marks request handling as "serving": database work must go through run_db."""
+    token = SERVING.set(True)
+    try:
+        return await handler(request)
+    finally:
+        SERVING.reset(token)
+
+
 def build_web_app(
     engine: Engine,
     *,
@@ -83,7 +95,7 @@ def build_web_app(
     teams: TeamsEndpoint | None = None,
     files: PublishedFiles | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[serving])
     app[ENGINE] = engine
     app.router.add_get("/healthz", healthz)
     if slack is not None:

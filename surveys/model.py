@@ -238,6 +238,10 @@ class Participant:
     def effective_timezone(self, survey: Survey) -> str:
         return self.timezone or survey.timezone
 
+    def platform_user_id(self, platform: Platform) -> str | None:
+        """This person's user id on ``platform``, once known."""
+        return self.slack_user_id if platform is Platform.SLACK else self.teams_user_id
+
 
 @dataclass
 class Round:
@@ -356,6 +360,29 @@ def check_page(invitation: Invitation, instrument: Instrument, page: AnswerPage)
             raise InvalidInput(f"the answer to {dimension} must be 1-5 or not applicable")
         scores[dimension] = value
     return AnswerPage(page.partner_role, scores)
+
+
+NOT_APPLICABLE: Final = "na"
+"""How a chat form sends "not applicable / don't work with them"."""
+SCORE_VALUES: Final = ("1", "2", "3", "4", "5")
+
+
+def parse_scores(
+    dimensions: Sequence[str], values: Mapping[str, str | None]
+) -> tuple[dict[str, Score], dict[str, str]]:
+    """The scores chosen on a chat form (``"1"``..``"5"`` or ``"na"``), and what is wrong
+    with each question left unanswered or answered out of range."""
+    scores: dict[str, Score] = {}
+    errors: dict[str, str] = {}
+    for dimension in dimensions:
+        raw = (values.get(dimension) or "").strip()
+        if raw == NOT_APPLICABLE:
+            scores[dimension] = None
+        elif raw in SCORE_VALUES:
+            scores[dimension] = int(raw)
+        else:
+            errors[dimension] = "Please choose an answer (or not applicable)."
+    return scores, errors
 
 
 def progress_of(invitation: Invitation, answered_roles: Iterable[str]) -> Progress:

@@ -7,7 +7,7 @@ and hold no rules of their own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ from surveys.model import (
     check_page,
     check_role_name,
     parse_email,
+    parse_scores,
     progress_of,
     summarise_responses,
 )
@@ -95,6 +96,34 @@ class InvitationView:
     participant: Participant
     progress: Progress
     pages: dict[str, dict[str, int | None]]
+
+
+@dataclass(frozen=True)
+class PageOutcome:
+    """What happened to a page submitted in chat, and the invitation as it is now."""
+
+    view: InvitationView
+    refused: str | None = None
+    """Why this person may not answer (the round closed, not their invitation...)."""
+    errors: Mapping[str, str] = field(default_factory=dict)
+    """Dimension -> what to fix; nothing was saved."""
+    progress: Progress | None = None
+    """Set when the page was saved."""
+
+
+def answering_refusal(
+    view: InvitationView, platform: Platform, user_id: str, now: datetime
+) -> str | None:
+    """The rules of who may answer, and when: only the invited person, only while the
+    round is open. None when they may; else a polite sentence saying why not."""
+    if view.participant.platform_user_id(platform) != user_id:
+        return "This survey invitation belongs to someone else."
+    if not view.round.accepts_answers(now):
+        return (
+            f"Round {view.round.number} of {view.survey.name} has closed, so answers can "
+            "no longer be given or changed. Thank you for taking part."
+        )
+    return None
 
 
 class SurveyService:
@@ -423,6 +452,62 @@ class SurveyService:
                 invitation.message_ref = message_ref
             uow.invitations.save(invitation)
 
+    def view_for(
+        self, invitation_id: InvitationId, platform: Platform, user_id: str
+    ) -> tuple[InvitationView, str | None]:
+        """The invitation, and why ``user_id`` may not answer it (None: they may)."""
+        with self._uow() as uow:
+            view = self._view(uow, invitation_id)
+            return view, answering_refusal(view, platform, user_id, self._now())
+
+    def stop_reminders(
+        self, invitation_id: InvitationId, platform: Platform, user_id: str
+    ) -> str | None:
+        """ "Don't remind me", in one transaction; returns a refusal or None when done."""
+        with self._uow() as uow:
+            view = self._view(uow, invitation_id)
+            refused = answering_refusal(view, platform, user_id, self._now())
+            if refused is None:
+                view.invitation.reminders_opt_out = True
+                uow.invitations.save(view.invitation)
+            return refused
+
+    def answer_page(
+        self,
+        invitation_id: InvitationId,
+        platform: Platform,
+        user_id: str,
+        partner_role: str,
+        values: Mapping[str, str | None],
+    ) -> PageOutcome:
+        """Check, validate and save one page typed in chat, and read the invitation back:
+        all in one transaction."""
+        return self._retry_on_conflict(
+            lambda: self._answer_page(invitation_id, platform, user_id, partner_role, values)
+        )
+
+    def _answer_page(
+        self,
+        invitation_id: InvitationId,
+        platform: Platform,
+        user_id: str,
+        partner_role: str,
+        values: Mapping[str, str | None],
+    ) -> PageOutcome:
+        now = self._now()
+        with self._uow() as uow:
+            view = self._view(uow, invitation_id)
+            refused = answering_refusal(view, platform, user_id, now)
+            if refused is None and partner_role not in view.invitation.partner_roles:
+                refused = f"{partner_role} is not one of the roles you are asked about."
+            if refused is not None:
+                return PageOutcome(view, refused=refused)
+            scores, errors = parse_scores(view.survey.instrument.dimensions, values)
+            if errors:
+                return PageOutcome(view, errors=errors)
+            progress = self._save_page(uow, view, AnswerPage(partner_role, scores), now)
+            return PageOutcome(self._view(uow, invitation_id), progress=progress)
+
     def submit_page(self, invitation_id: InvitationId, page: AnswerPage) -> Progress:
         """Save one partner role's answers. Resubmitting the same page changes nothing."""
         return self._retry_on_conflict(lambda: self._submit_page(invitation_id, page))
@@ -436,17 +521,23 @@ class SurveyService:
                     f"round {view.round.number} of '{view.survey.name}' has closed, so answers "
                     "can no longer be changed; thank you for taking part"
                 )
-            clean = check_page(view.invitation, view.survey.instrument, page)
-            uow.answers.put_page(invitation_id, clean.partner_role, clean.scores, now)
-            done = set(view.progress.answered) | {clean.partner_role}
-            progress = progress_of(view.invitation, done)
-            invitation = view.invitation
-            if invitation.started_at is None:
-                invitation.started_at = now
-            if progress.complete and invitation.completed_at is None:
-                invitation.completed_at = now
-            uow.invitations.save(invitation)
-            return progress
+            return self._save_page(uow, view, page, now)
+
+    def _save_page(
+        self, uow: UnitOfWork, view: InvitationView, page: AnswerPage, now: datetime
+    ) -> Progress:
+        clean = check_page(view.invitation, view.survey.instrument, page)
+        invitation = view.invitation
+        assert invitation.id is not None
+        uow.answers.put_page(invitation.id, clean.partner_role, clean.scores, now)
+        done = set(view.progress.answered) | {clean.partner_role}
+        progress = progress_of(invitation, done)
+        if invitation.started_at is None:
+            invitation.started_at = now
+        if progress.complete and invitation.completed_at is None:
+            invitation.completed_at = now
+        uow.invitations.save(invitation)
+        return progress
 
     def _retry_on_conflict(self, action: Callable[[], T]) -> T:
         """Run ``action`` again once when a concurrent double submit hit a unique key."""

@@ -96,3 +96,16 @@ def engine(empty_engine: Engine) -> Engine:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(MONDAY)
+
+
+@pytest.fixture(autouse=True)
+def event_loop_never_waits_on_the_database() -> Iterator[None]:
+    """Fails a test in which rcbot used the database on its event loop thread while serving
+    (see tests/db_guard.py)."""
+    from tests import db_guard
+
+    db_guard.install()
+    db_guard.violations.clear()
+    yield
+    found, db_guard.violations[:] = list(db_guard.violations), []
+    assert not found, "database used on the event loop while serving:\n" + found[0]

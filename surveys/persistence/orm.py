@@ -254,7 +254,8 @@ scheduler_jobs = Table(
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
 )
-"""APScheduler's job store table, declared here so that Alembic creates it like any other."""
+"""APScheduler's job store table: no longer written (the scheduler keeps its interval jobs in
+memory, see bot/scheduler.py); kept so the models match the migrations."""
 
 
 class ConversationRefRow(Base):

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -63,7 +63,9 @@ class World:
             if hook is not None:
                 hook(step, job)
 
-        publisher = Publisher(service, PublishJobs(self.engine, self.clock), self.reports, hook=tell)
+        publisher = Publisher(
+            service, PublishJobs(self.engine, self.clock), self.reports, hook=tell
+        )
         return Lifecycle(service, outbox, Dispatcher(service, outbox, platforms), publisher)
 
     @property
@@ -259,7 +261,8 @@ async def test_results_say_pending_then_done(world: World) -> None:
     closed = await commands.run("close", Email(LEAD))
     assert "will be posted to slack:CLEAD" in closed.message.plain()
     pending = (await commands.run("results", Email(LEAD))).message.plain()
-    assert "waiting" in pending and "posted to slack:CLEAD" in pending
+    assert "waiting" in pending
+    assert "posted to slack:CLEAD" in pending
     await settle(lifecycle)
     done = (await commands.run("results", Email(LEAD))).message.plain()
     assert "The summary of round 1 to slack:CLEAD was sent Monday 2 March" in done
@@ -274,7 +277,8 @@ async def test_results_say_why_the_summary_failed_and_what_to_do(world: World) -
     await settle(lifecycle)
     text = (await OwnerCommands(world.service).run("results", Email(LEAD))).message.plain()
     assert "could not be sent: rcbot is not a member of the leadership channel" in text
-    assert "/invite @rcbot" in text and "rcbot round publish --survey 'Chemo'" in text
+    assert "/invite @rcbot" in text
+    assert "rcbot round publish --survey 'Chemo'" in text
     # After inviting rcbot, publishing again on purpose posts it.
     world.slack.add_channel(ChannelId("CLEAD"))
     round_ = world.service.round_status("Chemo").round
@@ -303,7 +307,8 @@ async def test_a_failing_analysis_is_retried_with_backoff_then_reported(world: W
     )
     assert job.not_before > world.clock.now()
     text = (await OwnerCommands(world.service).run("results", Email(LEAD))).message.plain()
-    assert "not published yet" in text and "disk full" in text
+    assert "not published yet" in text
+    assert "disk full" in text
     for _ in range(MAX_ATTEMPTS):
         world.clock.advance(timedelta(hours=1))
         await lifecycle.publish()

@@ -24,6 +24,7 @@ from bot.settings import Settings
 from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
 from surveys.model import DeliveryState
+from surveys.publishing import PublishJobs, PublishState
 from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
 from tests.fakes.slack_api import FakeSlack
@@ -59,6 +60,23 @@ class Served:
             if time.monotonic() > deadline:
                 raise AssertionError("timed out waiting")
             await asyncio.sleep(0.05)
+
+    async def exactly_once_published(self) -> None:
+        """The summary and the workbook arrived once, the job is done (its outbox keys are
+        taken, so nothing more can be queued), and `/rc results` says where they went."""
+        round_ = self.service.round_status("Chemo").round
+        assert round_.id is not None
+        jobs = PublishJobs(self.service.engine, self.clock)
+        await self.until(lambda: not jobs.status(round_.id).waiting_posts)  # type: ignore[arg-type]
+        reply = await self.side.command(self.users["lead@nhs.net"], "results")
+        text = json.dumps(reply)
+        assert "The summary of round 1 to slack:CLEAD was sent" in text, text
+        assert "The workbook of round 1 to lead@nhs.net was sent" in text, text
+        assert len(self.slack.files("CLEAD")) == 2
+        assert len(self.slack.files(self.slack.dm_channel(self.users["lead@nhs.net"]))) == 1
+        job = jobs.of_round(round_.id)
+        assert job is not None
+        assert job.state is PublishState.DONE
 
     def invitation_button(self, email: str) -> tuple[str, str]:
         user = self.users[email]
@@ -225,6 +243,7 @@ async def test_a_whole_round_in_slack(served: Served) -> None:
     assert {f.name for f in s.slack.files("CLEAD")} == {"heatmap.png", "network.png"}
     # The owner gets the workbook privately.
     await s.until(lambda: bool(s.slack.files(s.slack.dm_channel(s.users["lead@nhs.net"]))))
+    await s.exactly_once_published()
 
 
 async def test_forged_and_stale_requests_are_refused(served: Served) -> None:
@@ -276,3 +295,84 @@ async def test_someone_else_cannot_open_your_survey(served: Served) -> None:
     await s.side.click(nosy, "rc_start", value, s.slack.new_trigger(nosy), "D1")
     await s.until(lambda: bool(s.slack.calls("views.open")))
     assert "belongs to someone else" in json.dumps(s.slack.calls("views.open")[-1]["view"])
+
+
+async def test_the_closing_time_publishes_once(served: Served) -> None:
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
+    reply = await s.answer("ann@nhs.net", await s.open_page("ann@nhs.net"))
+    await s.answer("ann@nhs.net", reply["view"])
+    s.clock.advance(timedelta(days=15))
+    await s.until(lambda: len(s.slack.files("CLEAD")) == 2)
+    await s.until(lambda: bool(s.slack.files(s.slack.dm_channel(s.users["lead@nhs.net"]))))
+    await s.exactly_once_published()
+
+
+def cli(url: str, *args: str, env: dict[str, str] | None = None) -> str:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"DATABASE_URL": url, **(env or {})})
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+async def test_rcbot_round_close_leaves_publishing_to_the_running_server(
+    served: Served, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = served
+    monkeypatch.chdir(tmp_path)
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
+    reply = await s.answer("ann@nhs.net", await s.open_page("ann@nhs.net"))
+    await s.answer("ann@nhs.net", reply["view"])
+    url = engine.url.render_as_string(hide_password=False)
+    # The CLI shares the server's (simulated) clock, as every rcbot process does.
+    clock = {
+        "RCBOT_CLOCK_START": MONDAY.isoformat(),
+        "RCBOT_TIME_SCALE": "1",
+        "RCBOT_CLOCK_ANCHOR": str(time.time()),
+    }
+    out = await asyncio.to_thread(cli, url, "round", "close", "--survey", "Chemo", env=clock)
+    assert "A running rcbot server publishes the results within a minute" in out
+    s.clock.advance(timedelta(minutes=1))
+    await s.until(lambda: len(s.slack.files("CLEAD")) == 2)
+    await s.until(lambda: bool(s.slack.files(s.slack.dm_channel(s.users["lead@nhs.net"]))))
+    await s.exactly_once_published()
+
+
+async def test_rcbot_round_close_without_a_server_publishes_itself(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    service = SurveyService(engine, FixedClock(MONDAY))
+    service.create_survey(
+        NewSurvey("Chemo", owners=["lead@nhs.net"], leadership_channels=["slack:CLEAD"])
+    )
+    service.import_participants("Chemo", parse_csv_text(PEOPLE))
+    service.open_round("Chemo", MONDAY + timedelta(days=14))
+    url = engine.url.render_as_string(hide_password=False)
+    async with FakeSlack.start(token=TOKEN) as slack:
+        lead = slack.add_user("lead@nhs.net")
+        slack.add_channel("CLEAD", name="leadership")
+        env = {
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack.url,
+            "RCBOT_REPORTS_DIR": str(tmp_path / "reports"),
+        }
+        out = await asyncio.to_thread(cli, url, "round", "close", "--survey", "Chemo", env=env)
+        assert "No rcbot server is running, so this command publishes the results itself" in out
+        assert "The summary of round 1 to slack:CLEAD was sent" in out
+        assert len(slack.channel_messages("CLEAD")) == 1
+        # Nobody answered: the summary says so, and there is no workbook to send.
+        assert "Not enough answers" in json.dumps(slack.channel_messages("CLEAD"))
+        assert not slack.files(slack.dm_channel(lead))
+        # Publishing again on purpose posts it again, once.
+        out = await asyncio.to_thread(cli, url, "round", "publish", "--survey", "Chemo", env=env)
+        assert "will be published again" in out
+        assert len(slack.channel_messages("CLEAD")) == 2
+        status = await asyncio.to_thread(cli, url, "round", "status", "--survey", "Chemo", env=env)
+        assert "The summary of round 1 to slack:CLEAD was sent" in status

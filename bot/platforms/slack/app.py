@@ -1,14 +1,15 @@
 """The Slack side of ``rcbot serve``: a slack_bolt app for events, interactions and ``/rc``.
 
 Listeners only translate: Slack payloads in, calls to :mod:`bot.answering` and
-:mod:`bot.commands` out, Block Kit back. Database work runs in a worker thread so the event
-loop stays free to acknowledge Slack within its 3 seconds. Request signatures (with the
-5-minute replay window) are checked by bolt with the real signing secret.
+:mod:`bot.commands` out, Block Kit back. Database work goes through
+:func:`bot.db_boundary.run_db` (a bounded worker pool) so the event loop stays free to
+acknowledge Slack within its 3 seconds; button presses are acknowledged before any work.
+Request signatures (with the 5-minute replay window) are checked by bolt with the real
+signing secret.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bot import content
 from bot.answering import Answering, Finished, Invalid, QuestionPage, Refused
 from bot.commands import OwnerCommands
+from bot.db_boundary import run_db
 from bot.platform import DeliveryError, MessageRef
 from bot.platforms.slack import render
 from bot.platforms.slack.client import SlackPlatform
@@ -83,7 +85,7 @@ def build_slack_app(
         await ack()
         user = body["user"]["id"]
         invitation = InvitationId(int(body["actions"][0]["value"]))
-        outcome = await asyncio.to_thread(answering.start, invitation, Platform.SLACK, user)
+        outcome = await run_db(answering.start, invitation, Platform.SLACK, user)
         if isinstance(outcome, QuestionPage):
             view = render.page_view(outcome)
         else:
@@ -99,9 +101,7 @@ def build_slack_app(
         await ack()
         user = body["user"]["id"]
         invitation = InvitationId(int(body["actions"][0]["value"]))
-        refused = await asyncio.to_thread(
-            answering.stop_reminders, invitation, Platform.SLACK, user
-        )
+        refused = await run_db(answering.stop_reminders, invitation, Platform.SLACK, user)
         text = (
             refused.reason
             if refused
@@ -116,7 +116,7 @@ def build_slack_app(
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         invitation = InvitationId(int(meta["inv"]))
-        outcome = await asyncio.to_thread(
+        outcome = await run_db(
             answering.submit,
             invitation,
             Platform.SLACK,
@@ -159,7 +159,7 @@ def build_slack_app(
         if event.get("tab", "home") != "home":
             return
         user = event["user"]
-        views = await asyncio.to_thread(answering.service.views_for_user, Platform.SLACK, user)
+        views = await run_db(answering.service.views_for_user, Platform.SLACK, user)
         sections = [content.home_section(v) for v in views]
         await platform.client.views_publish(user_id=user, view=render.home_view(sections))
 

@@ -4,12 +4,12 @@ Incoming requests carry a JWT that the SDK validates (an unauthenticated request
 Handlers only translate: Action.Execute invokes drive :mod:`bot.answering` and answer with
 the next card, which replaces the card in place; text messages are owner commands
 (:mod:`bot.commands`). Every personal conversation that reaches the bot is remembered, so
-rcbot can message the person proactively later.
+rcbot can message the person proactively later. Database work (the conversation store,
+answering, owner commands) goes through :func:`bot.db_boundary.run_db`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any, Final
@@ -32,6 +32,7 @@ from microsoft_agents.hosting.core import (
 from bot import content
 from bot.answering import Answering, Finished, Invalid, Outcome, QuestionPage, Refused
 from bot.commands import OwnerCommands
+from bot.db_boundary import run_db
 from bot.platforms.teams.cards import card as message_card
 from bot.platforms.teams.cards import notice_card, page_card, parse_page_data
 from bot.platforms.teams.client import TeamsPlatform, card_activity
@@ -88,11 +89,11 @@ def build_teams_agent(
 
     @agent.conversation_update(ConversationUpdateTypes.MEMBERS_ADDED)
     async def installed(context: TurnContext, state: TurnState) -> None:
-        await asyncio.to_thread(remember, context)
+        await run_db(remember, context)
 
     @agent.activity("message")
     async def message(context: TurnContext, state: TurnState) -> None:
-        user = await asyncio.to_thread(remember, context)
+        user = await run_db(remember, context)
         text = _MENTION.sub("", context.activity.text or "").strip()
         email: Email | None = None
         if user and platform.graph is not None:
@@ -103,26 +104,28 @@ def build_teams_agent(
 
     @agent.adaptive_card.action_execute(re.compile(r"^rc_"))
     async def act(context: TurnContext, state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
-        user = await asyncio.to_thread(remember, context) or ""
+        user = await run_db(remember, context) or ""
         invoke: Any = context.activity.value or {}
         verb = str((invoke.get("action") or {}).get("verb", ""))
         values = dict(data or {})
         try:
             if verb in {"rc_start", "rc_edit"}:
                 invitation = InvitationId(int(values["value"]))
-                outcome = await asyncio.to_thread(answering.start, invitation, Platform.TEAMS, user)
+                outcome = await run_db(answering.start, invitation, Platform.TEAMS, user)
             elif verb == "rc_page":
                 inv, role, editing, answers = parse_page_data(values)
-                outcome = await asyncio.to_thread(
-                    lambda: answering.submit(
-                        InvitationId(inv), Platform.TEAMS, user, role, answers, editing=editing
-                    )
+                outcome = await run_db(
+                    answering.submit,
+                    InvitationId(inv),
+                    Platform.TEAMS,
+                    user,
+                    role,
+                    answers,
+                    editing=editing,
                 )
             elif verb == "rc_stop_reminders":
                 invitation = InvitationId(int(values["value"]))
-                refused = await asyncio.to_thread(
-                    answering.stop_reminders, invitation, Platform.TEAMS, user
-                )
+                refused = await run_db(answering.stop_reminders, invitation, Platform.TEAMS, user)
                 outcome = refused or Refused(
                     "Done: no more reminders for this round. You can still answer until it closes."
                 )

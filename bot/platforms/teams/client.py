@@ -11,7 +11,6 @@ blocked, gone); 429, 412, 502 and 504 are retried later, honouring ``Retry-After
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
@@ -30,6 +29,7 @@ from microsoft_agents.activity import (
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 
+from bot.db_boundary import run_db
 from bot.files import PublishedFiles
 from bot.messages import Attachment, Message, Text
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
@@ -121,12 +121,13 @@ class TeamsPlatform:
                 if user is None:
                     missing[email] = "no Microsoft 365 user with this e-mail"
                     continue
-                if self.conversations.get(Platform.TEAMS, user) is None:
+                if await run_db(self.conversations.get, Platform.TEAMS, user) is None:
                     chat = await self.graph.personal_chat(user, self.app_id)
-                    self.conversations.put(
+                    await run_db(
+                        self.conversations.put,
                         ConversationRef(
                             Platform.TEAMS, user, chat, self.service_url, self.tenant_id
-                        )
+                        ),
                     )
                 found[email] = PlatformUserId(user)
             except GraphError as exc:
@@ -145,7 +146,7 @@ class TeamsPlatform:
         key: str | None = None,
         attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
-        ref = self.conversations.get(Platform.TEAMS, user)
+        ref = await run_db(self.conversations.get, Platform.TEAMS, user)
         if ref is None:
             raise DeliveryError(
                 "Teams: no 1:1 chat with this person yet (rcbot is not installed for them)",
@@ -185,7 +186,7 @@ class TeamsPlatform:
             note = f"The files ({names}) are with the survey owners (RCBOT_PUBLIC_URL is not set)."
             return Message(message.text, (*message.blocks, Text(note))), {}
         files = self.files
-        links = {a.filename: await asyncio.to_thread(files.publish, a) for a in attachments}
+        links = {a.filename: await run_db(files.publish, a) for a in attachments}
         shown = ", ".join(
             f"[{a.title or a.filename}]({links[a.filename].url})" for a in attachments
         )
