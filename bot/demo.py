@@ -7,11 +7,9 @@ through the same service calls the chat handlers use, with realistic non-respons
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +21,11 @@ from rich.table import Table
 from bot import content
 from bot.cli.show import print_ties
 from bot.dispatch import Dispatcher
-from bot.leader import FileLeaderLock
 from bot.lifecycle import Lifecycle
 from bot.platform import ChannelId, ChatPlatform, MessageRef
 from bot.platforms.fake import FakeChatPlatform
 from bot.publishing import Publisher
-from bot.reporting import RoundReport
-from bot.scheduler import SchedulerHost
-from surveys.clock import SimulatedClock
+from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.dimensions import DIMENSIONS
 from surveys.errors import Conflict
@@ -227,8 +222,10 @@ class Plan:
     """How many partner roles this person answers before stopping."""
 
 
-async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 20.0) -> None:
-    """Fourteen simulated days in about ``seconds`` real seconds, on the real scheduler."""
+async def run_demo(
+    out_dir: Path, seed: int, console: Console, step: timedelta = timedelta(minutes=30)
+) -> None:
+    """Fourteen simulated days, ``step`` by ``step``, through the scheduler's own steps."""
     rng = random.Random(seed)
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -236,7 +233,7 @@ async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 
     db_path = out_dir / "demo.db"
     engine = make_engine(f"sqlite:///{db_path}")
     migrate.upgrade(engine)
-    clock = SimulatedClock(START, scale=ROUND_LENGTH.total_seconds() / seconds)
+    clock = FixedClock(START)
     service = SurveyService(engine, clock)
     slack = FakeChatPlatform(Platform.SLACK, clock=clock)
     teams = FakeChatPlatform(Platform.TEAMS, clock=clock)
@@ -270,9 +267,9 @@ async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 
             f"{len(spec.roles)} roles; round 1 open for 14 days."
         )
     console.print(
-        f"The scheduler runs the round on an accelerated clock: 14 days in about "
-        f"{seconds:.0f} seconds. Reminders go only to people who have not answered, in "
-        "their working hours."
+        "The scheduler's steps run the round on a simulated clock that moves on "
+        f"{int(step.total_seconds() // 60)} minutes at a time once the work due is done. "
+        "Reminders go only to people who have not answered, in their working hours."
     )
 
     outbox = Outbox(engine, clock)
@@ -281,46 +278,34 @@ async def run_demo(out_dir: Path, seed: int, console: Console, seconds: float = 
     )
     built = publisher.reports
     assert built is not None
-    reports: dict[str, RoundReport] = {}
-
     lifecycle = Lifecycle(service, outbox, Dispatcher(service, outbox, platforms), publisher)
-    host = SchedulerHost(
-        engine,
-        lifecycle,
-        FileLeaderLock(out_dir / "demo.db.leader"),
-        tick_seconds=0.2,
-        poll_seconds=0.05,
-    )
     plans = _plans(service, rng)
-    stop = asyncio.Event()
-    running = asyncio.create_task(host.run(stop))
-    deadline = time.monotonic() + seconds * 4 + 30
-    try:
-        with Progress(console=console) as bar:
-            task = bar.add_task("Day 1", total=ROUND_LENGTH.days)
-            while time.monotonic() < deadline:
-                now = clock.now()
-                while plans and plans[0].at <= now:
-                    plan = plans.pop(0)
-                    if not await _answer(service, platforms, plan, rng):
-                        # Not delivered yet: this person answers a little later instead.
-                        plan.at = now + timedelta(hours=6)
-                        plans.append(plan)
-                        plans.sort(key=lambda p: p.at)
-                day = min((now - START).days, ROUND_LENGTH.days)
-                sent = _count(slack, teams, "reminder")
-                bar.update(
-                    task,
-                    completed=day,
-                    description=f"Day {min(day + 1, 14):>2} ({now:%a}): {sent} reminders sent",
-                )
-                reports = {r.survey.name: r for r in built.values()}
-                if len(reports) == 2 and not outbox.items(states=[OutboxState.PENDING]):
-                    break
-                await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await running
+    # A stepped clock: simulated time moves on only once the work due now is done (every
+    # step the scheduler's jobs run: open, invite, close, publish, remind, digest, send), so
+    # the same seed gives the same round on any machine, however busy.
+    end = START + ROUND_LENGTH + step * 4
+    with Progress(console=console) as bar:
+        task = bar.add_task("Day 1", total=ROUND_LENGTH.days)
+        while clock.now() <= end:
+            now = clock.now()
+            while plans and plans[0].at <= now:
+                plan = plans.pop(0)
+                if not await _answer(service, platforms, plan, rng):
+                    # Not delivered yet: this person answers a little later instead.
+                    plan.at = now + timedelta(hours=6)
+                    plans.append(plan)
+                    plans.sort(key=lambda p: (p.at, p.invitation))
+            await lifecycle.tick()
+            day = min((now - START).days, ROUND_LENGTH.days)
+            sent = _count(slack, teams, "reminder")
+            bar.update(
+                task,
+                completed=day,
+                description=f"Day {min(day + 1, 14):>2} ({now:%a}): {sent} reminders sent",
+            )
+            if len(built) == 2 and not outbox.items(states=[OutboxState.PENDING]):
+                break
+            clock.advance(step)
     reports = {r.survey.name: r for r in built.values()}
 
     console.print(

@@ -80,6 +80,11 @@ class Publisher:
         return True
 
     def publish(self, job: PublishJob) -> int:
+        """Analyse the round and queue its results; 0 when another claim took the job over
+        (its files are not rewritten under the messages that another claim queued)."""
+        if not self.jobs.holds(job):
+            log.info("publishing round %s was taken over; leaving it", job.round_id)
+            return 0
         status = self.service.status_of(job.round_id)
         survey = self.service.get_survey_by_id(job.survey_id)
         self._tell("analysing", job)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
@@ -91,13 +92,36 @@ class Outbox:
                 query = query.where(OutboxRow.round_id == round_id)
             if kinds:
                 query = query.where(OutboxRow.kind.in_([k.value for k in kinds]))
-            rows = list(s.scalars(query))
-            for row in rows:
-                row.state = OutboxState.SENDING.value
-                row.lease_until = now + LEASE
-                row.attempts += 1
-            s.flush()
-            return [_item(r) for r in rows]
+            rows = {r.id: r for r in s.scalars(query)}
+            if not rows:
+                return []
+            # Compare-and-set, so that two senders never both take a row even where
+            # SKIP LOCKED means nothing (SQLite reads outside the writing transaction).
+            won = set(
+                s.scalars(
+                    update(OutboxRow)
+                    .where(
+                        OutboxRow.id.in_(list(rows)),
+                        OutboxRow.state == OutboxState.PENDING.value,
+                    )
+                    .values(
+                        state=OutboxState.SENDING.value,
+                        lease_until=now + LEASE,
+                        attempts=OutboxRow.attempts + 1,
+                    )
+                    .returning(OutboxRow.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            return [
+                replace(
+                    _item(row),
+                    state=OutboxState.SENDING,
+                    attempts=row.attempts + 1,
+                )
+                for row_id, row in rows.items()
+                if row_id in won
+            ]
 
     def mark_sent(self, item_id: int, message_ref: str | None) -> None:
         now = self._now()

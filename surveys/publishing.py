@@ -15,12 +15,12 @@ told how to try again (``rcbot round publish``, which starts a new generation on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, select, update
 from sqlalchemy.orm import Session
 
 from surveys.clock import Clock, ensure_utc
@@ -146,48 +146,71 @@ class PublishJobs:
         return ensure_utc(self.clock.now())
 
     def claim(self) -> PublishJob | None:
-        """Lease the oldest due job (pending, or running under a lease that ran out)."""
+        """Lease the oldest due job (pending, or running under a lease that ran out). Each
+        claim counts an attempt, and only the latest claim may complete or fail the job."""
         now = self._now()
+        due = (
+            (PublishJobRow.state == PublishState.PENDING.value) & (PublishJobRow.not_before <= now)
+        ) | (
+            (PublishJobRow.state == PublishState.RUNNING.value) & (PublishJobRow.lease_until < now)
+        )
         with UnitOfWork(self.engine) as uow:
             s = uow.session
             row = s.scalars(
                 select(PublishJobRow)
-                .where(
-                    (
-                        (PublishJobRow.state == PublishState.PENDING.value)
-                        & (PublishJobRow.not_before <= now)
-                    )
-                    | (
-                        (PublishJobRow.state == PublishState.RUNNING.value)
-                        & (PublishJobRow.lease_until < now)
-                    )
-                )
+                .where(due)
                 .order_by(PublishJobRow.not_before, PublishJobRow.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).first()
             if row is None:
                 return None
-            row.state = PublishState.RUNNING.value
-            row.lease_until = now + LEASE
-            row.attempts += 1
-            s.flush()
-            return _job(row)
+            # Compare-and-set: another process cannot take the same job in between.
+            won = s.scalars(
+                update(PublishJobRow)
+                .where(PublishJobRow.id == row.id, PublishJobRow.attempts == row.attempts, due)
+                .values(
+                    state=PublishState.RUNNING.value,
+                    lease_until=now + LEASE,
+                    attempts=PublishJobRow.attempts + 1,
+                )
+                .returning(PublishJobRow.id)
+                .execution_options(synchronize_session=False)
+            ).first()
+            if won is None:
+                return None
+            return replace(
+                _job(row),
+                state=PublishState.RUNNING,
+                lease_until=now + LEASE,
+                attempts=row.attempts + 1,
+            )
+
+    def holds(self, job: PublishJob) -> bool:
+        """Whether ``job`` is still this claim's to finish (not taken over, not re-requested)."""
+        with UnitOfWork(self.engine) as uow:
+            return uow.session.scalar(select(PublishJobRow.id).where(*self._mine(job))) is not None
+
+    @staticmethod
+    def _mine(job: PublishJob) -> tuple[ColumnElement[bool], ...]:
+        return (
+            PublishJobRow.id == job.id,
+            PublishJobRow.generation == job.generation,
+            PublishJobRow.attempts == job.attempts,
+            PublishJobRow.state == PublishState.RUNNING.value,
+        )
 
     def complete(self, job: PublishJob, messages: Sequence[NewMessage], folder: str) -> int:
-        """Queue the results and mark the job done, in one transaction. Keys already in the
-        outbox are skipped, so a job run twice queues each message once. A job requested
-        again meanwhile (a newer generation) stays due. Returns how many messages were new."""
+        """Queue the results and mark the job done, in one transaction, if this claim still
+        holds the job: a leader that was overtaken (its lease ran out and another claimed the
+        job) or a job requested again meanwhile queues nothing. Keys already in the outbox
+        are skipped too, so a message is queued once whatever happens. Returns how many
+        messages were new."""
         now = self._now()
         with UnitOfWork(self.engine) as uow:
-            added = uow.outbox.add(messages, now)
-            uow.session.execute(
+            marked = uow.session.execute(
                 update(PublishJobRow)
-                .where(
-                    PublishJobRow.id == job.id,
-                    PublishJobRow.generation == job.generation,
-                    PublishJobRow.state != PublishState.DONE.value,
-                )
+                .where(*self._mine(job))
                 .values(
                     state=PublishState.DONE.value,
                     lease_until=None,
@@ -195,8 +218,11 @@ class PublishJobs:
                     done_at=now,
                     folder=folder,
                 )
+                .execution_options(synchronize_session=False)
             )
-            return added
+            if getattr(marked, "rowcount", 0) != 1:
+                return 0
+            return uow.outbox.add(messages, now)
 
     def fail(self, job: PublishJob, error: str) -> PublishState:
         """Record a failed attempt: retried with backoff, given up after MAX_ATTEMPTS."""
@@ -206,11 +232,7 @@ class PublishJobs:
         with UnitOfWork(self.engine) as uow:
             uow.session.execute(
                 update(PublishJobRow)
-                .where(
-                    PublishJobRow.id == job.id,
-                    PublishJobRow.generation == job.generation,
-                    PublishJobRow.state == PublishState.RUNNING.value,
-                )
+                .where(*self._mine(job))
                 .values(
                     state=state.value,
                     lease_until=None,

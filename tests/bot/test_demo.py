@@ -9,7 +9,7 @@ from bot.demo import run_demo
 
 async def test_the_demo_runs_a_round_and_reports(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
-    await run_demo(tmp_path / "demo", seed=3, console=console, seconds=6)
+    await run_demo(tmp_path / "demo", seed=3, console=console)
     text = console.export_text()
     assert "Chemotherapy pathway" in text
     assert "Crisis service" in text
