@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.content import local_date
 from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
-from surveys.service import InvitationView, SurveyService
+from surveys.service import InvitationView, SurveyService, UserIds
 
 __all__ = [
     "NOT_APPLICABLE",
@@ -126,13 +126,13 @@ class Answering:
         self.service = service
 
     def stop_reminders(
-        self, invitation_id: InvitationId, platform: Platform, user_id: str
+        self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
     ) -> Refused | None:
         """ "Don't remind me": no more reminders for this round (answering stays possible)."""
         refused = self.service.stop_reminders(invitation_id, platform, user_id)
         return None if refused is None else Refused(refused)
 
-    def start(self, invitation_id: InvitationId, platform: Platform, user_id: str) -> Outcome:
+    def start(self, invitation_id: InvitationId, platform: Platform, user_id: UserIds) -> Outcome:
         """The page to show when someone presses Start (or Edit)."""
         view, refused = self.service.view_for(invitation_id, platform, user_id)
         if refused is not None:
@@ -147,7 +147,7 @@ class Answering:
         self,
         invitation_id: InvitationId,
         platform: Platform,
-        user_id: str,
+        user_id: UserIds,
         partner_role: str,
         values: Mapping[str, str | None],
         *,

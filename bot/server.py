@@ -4,7 +4,9 @@ web app and lead (or stand by to lead) the scheduler until told to stop."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -85,15 +87,50 @@ async def connect(
         connected.platforms[Platform.SLACK] = slack
         connected.slack = slack
         connected.slack_bot = str(who.get("user", "rcbot"))
-    if settings.microsoft_app_id:
+    if settings.teams_anonymous:
+        check_anonymous(settings)
+        await _connect_teams(settings, conversations, connected, files, anonymous=True)
+    elif settings.microsoft_app_id:
         await _connect_teams(settings, conversations, connected, files)
     if not connected.platforms:
         raise ConfigError(
             "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, "
-            "or MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID "
-            "(see the README)"
+            "or MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID, "
+            "or RCBOT_TEAMS_ANONYMOUS=1 to try Teams locally (see the README)"
         )
     return connected
+
+
+ANONYMOUS_WARNING = (
+    "WARNING: RCBOT_TEAMS_ANONYMOUS=1: Teams requests are NOT authenticated (anonymous local "
+    "trial mode, for the Microsoft 365 Agents Playground on this machine only; never use it "
+    "with real people)."
+)
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_anonymous(settings: Settings, host: str | None = None) -> None:
+    """The anonymous trial mode only on this machine and never beside real credentials."""
+    if not settings.teams_anonymous:
+        return
+    if settings.microsoft_app_id:
+        raise ConfigError(
+            "RCBOT_TEAMS_ANONYMOUS=1 (anonymous local trial mode) cannot be combined with "
+            "MICROSOFT_APP_ID: unset one of them"
+        )
+    if host is not None and not is_loopback(host):
+        raise ConfigError(
+            f"RCBOT_TEAMS_ANONYMOUS=1 (anonymous local trial mode) accepts unsigned requests, "
+            f"so it only listens on a loopback address such as 127.0.0.1, not --host {host}"
+        )
 
 
 def teams_auth_configuration(settings: Settings) -> AgentAuthConfiguration:
@@ -133,20 +170,35 @@ async def _connect_teams(
     conversations: ConversationStore | None,
     connected: Connected,
     files: PublishedFiles | None,
+    *,
+    anonymous: bool = False,
 ) -> None:
     app_id = settings.microsoft_app_id or ""
     tenant = settings.microsoft_app_tenant_id or ""
     if conversations is None:
         raise ConfigError("Teams needs the database to remember conversations")
-    config = teams_auth_configuration(settings)
-    connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": config})
+    if anonymous:
+        # No identity at all: unsigned requests are accepted and the connector is called
+        # without a token (the SDK's anonymous mode). Graph is out of reach without one.
+        config = AgentAuthConfiguration(anonymous_allowed=True)
+        connections = MsalConnectionManager(
+            connections_configurations={"SERVICE_CONNECTION": config}
+        )
+        log.warning(ANONYMOUS_WARNING)
+    else:
+        config = teams_auth_configuration(settings)
+        connections = MsalConnectionManager(
+            connections_configurations={"SERVICE_CONNECTION": config}
+        )
+        try:
+            await connections.get_default_connection().get_access_token(
+                BOT_RESOURCE, [f"{BOT_RESOURCE}/.default"]
+            )
+        except Exception as exc:  # msal raises several types; all mean: these credentials fail
+            raise ConfigError(
+                f"Microsoft refused MICROSOFT_APP_ID/MICROSOFT_APP_PASSWORD ({type(exc).__name__})"
+            ) from None
     token_provider = connections.get_default_connection()
-    try:
-        await token_provider.get_access_token(BOT_RESOURCE, [f"{BOT_RESOURCE}/.default"])
-    except Exception as exc:  # msal raises several types; all mean: these credentials fail
-        raise ConfigError(
-            f"Microsoft refused MICROSOFT_APP_ID/MICROSOFT_APP_PASSWORD ({type(exc).__name__})"
-        ) from None
     adapter = CloudAdapter(connection_manager=connections)
     # The default handler would swallow errors and message the user "Exception caught".
     adapter.on_turn_error = None
@@ -162,9 +214,10 @@ async def _connect_teams(
         app_id,
         conversations,
         service_url=settings.teams_service_url,
-        tenant_id=tenant,
-        graph=GraphClient(settings.graph_url, graph_token, session),
+        tenant_id=tenant or None,
+        graph=None if anonymous else GraphClient(settings.graph_url, graph_token, session),
         files=files,
+        anonymous=anonymous,
     )
     connected.platforms[Platform.TEAMS] = teams
     connected.teams = teams
@@ -185,9 +238,16 @@ def published_files(rt: Runtime) -> PublishedFiles | None:
     )
 
 
-async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set. From here on the event loop never waits on the database:
-    every database call goes through :func:`bot.db_boundary.run_db`."""
+async def serve(
+    rt: Runtime,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    on_ready: Callable[[Connected], None] | None = None,
+) -> None:
+    """Serve until ``stop`` is set; ``on_ready`` is called once requests are really served.
+    From here on the event loop never waits on the database: every database call goes
+    through :func:`bot.db_boundary.run_db`."""
     SERVING.set(True)
     clock = await run_db(lambda: rt.clock)  # a shared simulated clock reads the database
     files = published_files(rt)
@@ -226,6 +286,8 @@ async def serve(rt: Runtime, host: str, port: int, stop: asyncio.Event) -> None:
         port,
         ", ".join(p.value for p in connected.platforms),
     )
+    if on_ready is not None:
+        on_ready(connected)
     scheduler = rt.scheduler(lifecycle)
     try:
         await scheduler.run(stop)

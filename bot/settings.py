@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         None, validation_alias=_env("MICROSOFT_APP_TENANT_ID")
     )
 
+    teams_anonymous: bool = Field(False, validation_alias=_env("RCBOT_TEAMS_ANONYMOUS"))
+    """Local trial mode: Teams requests are not signed and the connector gets no token (for
+    the Microsoft 365 Agents Playground on one machine only; never with MICROSOFT_APP_ID)."""
+
     slack_post_rate: float | None = Field(
         None, gt=0, validation_alias=_env("RCBOT_SLACK_POST_RATE")
     )

@@ -54,7 +54,9 @@ async def healthz(request: web.Request) -> web.Response:
         log.warning("health check: database unreachable (%s)", type(exc).__name__)
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)
     body: dict[str, Any] = {"status": "ok", "database": "ok"}
-    body["platforms"] = sorted(name for name, key in (("slack", SLACK_APP),) if key in request.app)
+    body["platforms"] = sorted(
+        name for name, key in (("slack", SLACK_APP), ("teams", TEAMS)) if key in request.app
+    )
     return web.json_response(body)
 
 

@@ -111,12 +111,20 @@ class PageOutcome:
     """Set when the page was saved."""
 
 
+UserIds = str | tuple[str, ...]
+"""Who pressed: one platform user id, or every id the platform gave for the same person
+(Teams sends both the Entra object id and the Teams user id; a participant may be stored
+with either)."""
+
+
 def answering_refusal(
-    view: InvitationView, platform: Platform, user_id: str, now: datetime
+    view: InvitationView, platform: Platform, user_id: UserIds, now: datetime
 ) -> str | None:
     """The rules of who may answer, and when: only the invited person, only while the
     round is open. None when they may; else a polite sentence saying why not."""
-    if view.participant.platform_user_id(platform) != user_id:
+    known = view.participant.platform_user_id(platform)
+    given = (user_id,) if isinstance(user_id, str) else user_id
+    if known is None or identity_key(known) not in {identity_key(i) for i in given}:
         return "This survey invitation belongs to someone else."
     if not view.round.accepts_answers(now):
         return (
@@ -453,7 +461,7 @@ class SurveyService:
             uow.invitations.save(invitation)
 
     def view_for(
-        self, invitation_id: InvitationId, platform: Platform, user_id: str
+        self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
     ) -> tuple[InvitationView, str | None]:
         """The invitation, and why ``user_id`` may not answer it (None: they may)."""
         with self._uow() as uow:
@@ -461,7 +469,7 @@ class SurveyService:
             return view, answering_refusal(view, platform, user_id, self._now())
 
     def stop_reminders(
-        self, invitation_id: InvitationId, platform: Platform, user_id: str
+        self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
     ) -> str | None:
         """ "Don't remind me", in one transaction; returns a refusal or None when done."""
         with self._uow() as uow:
@@ -476,7 +484,7 @@ class SurveyService:
         self,
         invitation_id: InvitationId,
         platform: Platform,
-        user_id: str,
+        user_id: UserIds,
         partner_role: str,
         values: Mapping[str, str | None],
     ) -> PageOutcome:
@@ -490,7 +498,7 @@ class SurveyService:
         self,
         invitation_id: InvitationId,
         platform: Platform,
-        user_id: str,
+        user_id: UserIds,
         partner_role: str,
         values: Mapping[str, str | None],
     ) -> PageOutcome:

@@ -682,20 +682,30 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
 ) -> None:
-    """Serve Slack (POST /slack/events) and health checks (GET /healthz), and run the
-    scheduler: the whole round lifecycle in one process."""
+    """Serve Slack (POST /slack/events), Microsoft Teams (POST /api/messages), report files
+    for Teams cards (GET /files/...) and health checks (GET /healthz), and run the scheduler:
+    the whole round lifecycle in one process.
+
+    Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; Teams needs MICROSOFT_APP_ID,
+    MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID, or RCBOT_TEAMS_ANONYMOUS=1 for a
+    local trial with the Microsoft 365 Agents Playground (loopback --host only)."""
+    from bot.server import Connected, check_anonymous
     from bot.server import serve as run_server
 
     rt = runtime(ctx)
+    check_anonymous(rt.settings, host)
     rt.service()  # the schema must be there before anything is served
-    out.print(f"rcbot: serving on http://{host}:{port}; Ctrl-C to stop.")
+
+    def ready(connected: Connected) -> None:
+        names = ", ".join(p.value for p in connected.platforms)
+        out.print(f"rcbot: serving on http://{host}:{port} ({names}); Ctrl-C to stop.")
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signame in ("SIGINT", "SIGTERM"):
             loop.add_signal_handler(getattr(signal, signame), stop.set)
-        await run_server(rt, host, port, stop)
+        await run_server(rt, host, port, stop, on_ready=ready)
 
     asyncio.run(main())
 

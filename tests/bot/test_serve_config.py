@@ -107,3 +107,54 @@ def test_teams_identity_by_secret_or_certificate(tmp_path: Path) -> None:
     )
     assert AuthTypes.certificate == cert.AUTH_TYPE
     assert str(pfx) == cert.CERT_PFX_FILE
+
+
+@pytest.mark.parametrize(
+    ("extra_env", "args", "reason"),
+    [
+        ({}, ["--host", "0.0.0.0"], "loopback"),
+        ({}, ["--host", "10.1.2.3"], "loopback"),
+        ({"MICROSOFT_APP_ID": "3e1a5c70-0000-4000-8000-00000000a11b"}, [], "MICROSOFT_APP_ID"),
+    ],
+)
+def test_the_anonymous_trial_mode_refuses_to_start_where_it_is_unsafe(
+    tmp_path: Path, extra_env: dict[str, str], args: list[str], reason: str
+) -> None:
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "RCBOT_TEAMS_ANONYMOUS": "1",
+        **extra_env,
+    }
+    result = CliRunner().invoke(app, ["serve", "--port", "0", *args], env=env)
+    assert result.exit_code == 2
+    output = result.output + result.stderr
+    assert "anonymous" in output
+    assert reason in output
+    assert "serving on" not in output
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) <= 3  # one sentence (the console may wrap it)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_hosts(host: str) -> None:
+    from bot.server import check_anonymous
+
+    check_anonymous(settings(teams_anonymous=True), host)
+
+
+def test_no_serving_line_before_serving(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "COLUMNS": "300"}
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
+    result = CliRunner().invoke(app, ["serve", "--port", "0"], env=env)
+    assert result.exit_code == 2
+    output = result.output + result.stderr
+    assert "no chat platform is configured" in output
+    assert "RCBOT_TEAMS_ANONYMOUS" in output
+    assert "serving on" not in output
+
+
+def test_serve_help_covers_teams_and_the_trial_mode() -> None:
+    result = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for word in ("/api/messages", "Teams", "Slack", "RCBOT_TEAMS_ANONYMOUS", "/healthz"):
+        assert word in result.output

@@ -7,6 +7,11 @@ Routes (under :attr:`FakeConnector.service_url`, which ends in ``/teams/`` like 
 * ``POST /v3/conversations/{conversationId}/activities``       - send to a conversation
 * ``POST /v3/conversations/{conversationId}/activities/{id}``  - reply to an activity
 * ``PUT  /v3/conversations/{conversationId}/activities/{id}``  - update an activity
+* ``GET  /v3/conversations/{conversationId}/members/{userId}``  - one member (e-mail, UPN)
+
+Like the real connector (and the Agents Playground's), it refuses ``null`` where the schema
+expects text (``id``, ``replyToId``, ``conversation.id``, ``conversation.tenantId``) with
+``400 BadArgument "Invalid input"``.
 
 Every request must carry ``Authorization: Bearer <token>`` issued by the fake identity for
 ``https://api.botframework.com`` (unless the connector was built without an identity). Every
@@ -107,6 +112,8 @@ class ConnectorRequest:
     path: str
     conversation_id: str | None
     status: int
+    authorization: bool = False
+    """Whether the request carried an ``Authorization`` header."""
 
 
 class FakeConnector(LocalServer):
@@ -134,6 +141,7 @@ class FakeConnector(LocalServer):
         self._rate_limits: dict[str | None, _RateLimit] = {}
         self._blocked_users: dict[str, tuple[int, str, str]] = {}
         self._ids = itertools.count(1_700_000_000_000)
+        self.members: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Condition()
 
     # -- configuration -------------------------------------------------------------------
@@ -146,6 +154,19 @@ class FakeConnector(LocalServer):
     def block_user(self, user_id: str, reason: tuple[int, str, str] = NOT_INSTALLED) -> None:
         """Creating or writing to a 1:1 conversation with ``user_id`` now fails with ``reason``."""
         self._blocked_users[user_id] = reason
+
+    def add_member(
+        self, user_id: str, *, aad_object_id: str, email: str, name: str = "", upn: str = ""
+    ) -> None:
+        """A person the member lookup knows (by Teams id or Entra object id)."""
+        self.members[user_id] = {
+            "id": user_id,
+            "name": name or email,
+            "aadObjectId": aad_object_id,
+            "email": email,
+            "userPrincipalName": upn or email,
+            "userRole": "user",
+        }
 
     def unblock_user(self, user_id: str) -> None:
         self._blocked_users.pop(user_id, None)
@@ -229,7 +250,17 @@ class FakeConnector(LocalServer):
         app.router.add_post(f"{base}/v3/conversations/{{cid}}/activities", self._send)
         app.router.add_post(f"{base}/v3/conversations/{{cid}}/activities/{{aid}}", self._reply)
         app.router.add_put(f"{base}/v3/conversations/{{cid}}/activities/{{aid}}", self._update)
+        app.router.add_get(f"{base}/v3/conversations/{{cid}}/members/{{uid}}", self._member)
         return app
+
+    async def _member(self, request: web.Request) -> web.Response:
+        if (refusal := self._authorize(request)) is not None:
+            return refusal
+        wanted = request.match_info["uid"]
+        for member in self.members.values():
+            if wanted in (member["id"], member["aadObjectId"]):
+                return web.json_response(member)
+        return connector_error(404, "MemberNotFoundInConversation", "The member was not found.")
 
     @web.middleware
     async def _log_middleware(
@@ -238,7 +269,11 @@ class FakeConnector(LocalServer):
         response: web.StreamResponse = await handler(request)
         self.requests.append(
             ConnectorRequest(
-                request.method, request.path, request.match_info.get("cid"), response.status
+                request.method,
+                request.path,
+                request.match_info.get("cid"),
+                response.status,
+                "Authorization" in request.headers,
             )
         )
         return response
@@ -384,6 +419,8 @@ class FakeConnector(LocalServer):
             return refusal
         if not body.get("type"):
             return connector_error(400, "BadArgument", "Activity type is required.")
+        if (refusal := _nulls(body)) is not None:
+            return refusal
         conversation = self._conversation(conversation_id)
         if isinstance(conversation, web.Response):
             return conversation
@@ -408,8 +445,27 @@ class FakeConnector(LocalServer):
         if "text" in body and body["text"] is None:
             # Teams refuses an update whose text is explicitly null: leave the field out.
             return connector_error(400, "BadSyntax", "Text cannot be null.")
+        if (refusal := _nulls(body)) is not None:
+            return refusal
         await self._record(conversation, "update", activity_id, body)
         return web.json_response({"id": activity_id}, status=200)
+
+
+def _nulls(body: dict[str, Any]) -> web.Response | None:
+    """The connector's schema: these are optional strings, and null is not a string."""
+    conversation = body.get("conversation")
+    bad = [key for key in ("id", "replyToId") if key in body and body[key] is None]
+    if conversation is not None and not isinstance(conversation, dict):
+        bad.append("conversation")
+    elif isinstance(conversation, dict):
+        bad += [
+            f"conversation.{key}"
+            for key in ("id", "tenantId", "conversationType")
+            if key in conversation and conversation[key] is None
+        ]
+    if bad:
+        return connector_error(400, "BadArgument", f"Invalid input ({', '.join(bad)} is null)")
+    return None
 
 
 def _seconds(value: float) -> str:

@@ -40,6 +40,7 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
+from bot.platforms.teams.client import WireActivity
 from tests.fakes.teams_channel import TeamsChannel, TeamsUser
 from tests.fakes.teams_common import LOOPBACK, TlsMaterial, guard_loopback_only
 from tests.fakes.teams_connector import THROTTLED, FakeConnector
@@ -339,11 +340,28 @@ async def test_action_execute_returns_the_replacement_card(
 # -- proactive messaging ------------------------------------------------------------------
 
 
-def card_message(card: dict[str, Any]) -> Activity:
-    return Activity(
+def card_message(card: dict[str, Any], kind: type[Activity] = WireActivity) -> Activity:
+    """``WireActivity`` leaves out the ``"id": null`` the SDK would send (see below)."""
+    return kind(
         type=ActivityTypes.message,
         attachments=[Attachment(content_type=CARD_TYPE, content=card)],
     )
+
+
+async def test_the_sdk_sends_a_null_id_which_the_connector_refuses(
+    identity: FakeIdentity, jwks: LocalJwksManager, connector: FakeConnector
+) -> None:
+    adapter = CloudAdapter(connection_manager=connection_manager(identity, APP_ID, SECRET))
+    adapter.on_turn_error = None
+    ref = reference(connector, "a:conv-null", identity.tenant_id)
+
+    async def send(context: TurnContext) -> None:
+        await context.send_activity(card_message(survey_card("Hello"), Activity))
+
+    with pytest.raises(aiohttp.ClientResponseError) as refused:
+        await adapter.continue_conversation(APP_ID, continuation(ref), send)
+    assert refused.value.status == 400
+    assert "id is null" in refused.value.message
 
 
 async def test_continue_conversation_sends_a_card_then_updates_it(
@@ -404,12 +422,12 @@ async def test_update_with_explicit_null_text_is_refused(
 
     await adapter.continue_conversation(APP_ID, continuation(ref), send)
 
-    # The adapter's default on_turn_error swallows the error and messages the *user* with it.
-    await adapter.continue_conversation(APP_ID, continuation(ref), update)
-    leaked = connector.activities("a:conv-3")[-1]
-    assert leaked.kind == "send"
-    assert leaked.text is not None
-    assert leaked.text.startswith("Exception caught : 400")
+    # The adapter's default on_turn_error swallows the error and tries to message the *user*
+    # with it (a plain SDK activity, so its "id": null gets that refused too, and raises).
+    with pytest.raises(aiohttp.ClientResponseError):
+        await adapter.continue_conversation(APP_ID, continuation(ref), update)
+    leaked = connector.requests[-1]
+    assert (leaked.method, leaked.conversation_id, leaked.status) == ("POST", "a:conv-3", 400)
 
     adapter.on_turn_error = None  # let errors propagate to the caller instead
     with pytest.raises(aiohttp.ClientResponseError) as error:
@@ -425,7 +443,7 @@ async def test_proactive_send_asks_msal_even_in_anonymous_mode_unless_claims_are
         ref = reference(open_connector, "a:conv-4", identity.tenant_id)
 
         async def send(context: TurnContext) -> None:
-            await context.send_activity("reminder")
+            await context.send_activity(WireActivity(type="message", text="reminder"))
 
         # continue_conversation builds claims {aud, appid} -> not anonymous -> MSAL, which
         # fails without a client id / tenant.
@@ -478,7 +496,7 @@ async def test_create_conversation_then_send(
 
     # A plain callback can send, but the activity has no recipient and replies to a UUID.
     async def send_in_create_callback(context: TurnContext) -> None:
-        await context.send_activity("hello from create")
+        await context.send_activity(WireActivity(type="message", text="hello from create"))
 
     await adapter.create_conversation(
         APP_ID,
@@ -496,7 +514,7 @@ async def test_create_conversation_then_send(
     full = reference(connector, ref.conversation.id, identity.tenant_id)
 
     async def send(context: TurnContext) -> None:
-        await context.send_activity("hello")
+        await context.send_activity(WireActivity(type="message", text="hello"))
 
     await adapter.continue_conversation(APP_ID, continuation(full), send)
     sent = connector.activities(ref.conversation.id)[-1]
@@ -513,7 +531,7 @@ async def test_throttling_surfaces_as_client_response_error_with_retry_after(
     connector.fail_next(*THROTTLED, conversation_id="a:conv-5", retry_after=3)
 
     async def send(context: TurnContext) -> None:
-        await context.send_activity("x")
+        await context.send_activity(WireActivity(type="message", text="x"))
 
     with pytest.raises(aiohttp.ClientResponseError) as error:
         await adapter.continue_conversation(APP_ID, continuation(ref), send)

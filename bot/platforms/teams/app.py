@@ -33,6 +33,8 @@ from bot import content
 from bot.answering import Answering, Finished, Invalid, Outcome, QuestionPage, Refused
 from bot.commands import OwnerCommands
 from bot.db_boundary import run_db
+from bot.messages import Message, Text
+from bot.platform import DeliveryError
 from bot.platforms.teams.cards import card as message_card
 from bot.platforms.teams.cards import notice_card, page_card, parse_page_data
 from bot.platforms.teams.client import TeamsPlatform, card_activity
@@ -43,6 +45,12 @@ log = logging.getLogger(__name__)
 
 CARD: Final = "application/vnd.microsoft.card.adaptive"
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
+
+
+_PRIVATELY: Final = Message(
+    "rcbot answers survey commands privately",
+    (Text("I answer survey commands privately: please write to me in our 1:1 chat."),),
+)
 
 
 def _reply(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
@@ -68,43 +76,94 @@ def build_teams_agent(
 ) -> AgentApplication[TurnState]:
     agent = AgentApplication[TurnState](storage=MemoryStorage(), connection_manager=connections)
 
-    def remember(context: TurnContext) -> str | None:
-        """Store the person's 1:1 conversation; return their Entra object id."""
+    def identities(context: TurnContext) -> tuple[str, ...]:
+        """Every id Teams gave for the sender: the Entra object id (``aadObjectId``, what a
+        participant's ``teams_user_id`` usually holds) and the Teams user id."""
+        sender = context.activity.from_property
+        if sender is None:
+            return ()
+        ids = (getattr(sender, "aad_object_id", None), getattr(sender, "id", None))
+        return tuple(dict.fromkeys(str(i) for i in ids if i))
+
+    def remember(context: TurnContext) -> tuple[str, ...]:
+        """Store the person's 1:1 conversation under each of their ids; return the ids."""
+        activity = context.activity
+        users = identities(context)
+        conversation = activity.conversation
+        tenant = getattr(conversation, "tenant_id", None) if conversation is not None else None
+        if platform.bot_id is None and activity.recipient is not None and activity.recipient.id:
+            platform.bot_id = str(activity.recipient.id)
+        if platform.tenant_id is None and tenant:
+            platform.tenant_id = str(tenant)  # learnt from Teams (trial mode has no setting)
+        if users and conversation is not None and conversation.conversation_type == "personal":
+            for user in users:
+                platform.conversations.put(
+                    ConversationRef(
+                        Platform.TEAMS,
+                        user,
+                        str(conversation.id),
+                        str(activity.service_url or platform.service_url),
+                        str(tenant) if tenant else platform.tenant_id,
+                    )
+                )
+        return users
+
+    async def owner_email(context: TurnContext, users: tuple[str, ...]) -> Email | None:
+        """The sender's e-mail: the connector's member lookup (it gives e-mail and UPN),
+        else Microsoft Graph."""
         activity = context.activity
         sender = activity.from_property
-        user = getattr(sender, "aad_object_id", None) if sender is not None else None
-        conversation = activity.conversation
-        if user and conversation is not None and conversation.conversation_type == "personal":
-            tenant = getattr(conversation, "tenant_id", None) or platform.tenant_id
-            platform.conversations.put(
-                ConversationRef(
-                    Platform.TEAMS,
-                    str(user),
-                    str(conversation.id),
-                    str(activity.service_url or platform.service_url),
-                    tenant,
-                )
+        if sender is not None and sender.id and activity.conversation is not None:
+            member = await platform.member(
+                str(activity.conversation.id), str(sender.id), activity.service_url
             )
-        return str(user) if user else None
+            if member is not None:
+                extra = member.model_extra or {}
+                mail = extra.get("email") or extra.get("userPrincipalName")
+                if mail:
+                    return Email(str(mail).strip().lower())
+        if platform.graph is not None:
+            for user in users:
+                mail = await platform.graph.mail_of(user)
+                if mail:
+                    return Email(mail)
+        return None
 
     @agent.conversation_update(ConversationUpdateTypes.MEMBERS_ADDED)
     async def installed(context: TurnContext, state: TurnState) -> None:
         await run_db(remember, context)
 
+    @agent.activity("installationUpdate")
+    async def installation(context: TurnContext, state: TurnState) -> None:
+        await run_db(remember, context)
+
     @agent.activity("message")
     async def message(context: TurnContext, state: TurnState) -> None:
-        user = await run_db(remember, context)
+        users = await run_db(remember, context)
         text = _MENTION.sub("", context.activity.text or "").strip()
-        email: Email | None = None
-        if user and platform.graph is not None:
-            mail = await platform.graph.mail_of(user)
-            email = Email(mail) if mail else None
+        email = await owner_email(context, users)
         reply = await commands.run(text, email)
-        await context.send_activity(card_activity(reply.message))
+        conversation = context.activity.conversation
+        personal = conversation is not None and conversation.conversation_type == "personal"
+        if personal or reply.public or not users:
+            await context.send_activity(card_activity(reply.message))
+            return
+        # Typed in a channel or group chat: answer in the person's 1:1 chat, not in public.
+        sender = context.activity.from_property
+        try:
+            await platform.send_private(
+                users,
+                str(sender.id) if sender is not None and sender.id else users[0],
+                reply.message,
+                context.activity.service_url,
+            )
+        except DeliveryError as exc:
+            log.warning("Teams: could not answer a command privately (%s)", exc.reason)
+            await context.send_activity(card_activity(_PRIVATELY))
 
     @agent.adaptive_card.action_execute(re.compile(r"^rc_"))
     async def act(context: TurnContext, state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
-        user = await run_db(remember, context) or ""
+        user = await run_db(remember, context)
         invoke: Any = context.activity.value or {}
         verb = str((invoke.get("action") or {}).get("verb", ""))
         values = dict(data or {})

@@ -21,6 +21,7 @@ from microsoft_agents.activity import (
     ActivityTypes,
     ChannelAccount,
     ConversationAccount,
+    ConversationParameters,
     ConversationReference,
 )
 from microsoft_agents.activity import (
@@ -28,6 +29,7 @@ from microsoft_agents.activity import (
 )
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
+from microsoft_agents.hosting.core.connector import ConnectorClientBase
 
 from bot.db_boundary import run_db
 from bot.files import PublishedFiles
@@ -46,14 +48,35 @@ RETRYABLE: Final = frozenset({412, 429, 502, 503, 504})
 TENANT_RATE: Final = 30.0
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+class WireActivity(Activity):
+    """An activity that never puts ``null`` on the wire.
+
+    The Agents SDK (1.9) sets ``activity.id = None`` on every outgoing activity and copies
+    empty references (``recipient``, ``conversation.tenantId``) into it; the connector's schema
+    has those as optional strings and refuses the request (``400 BadArgument "Invalid
+    input"``). Leaving the fields out is what the schema means.
+    """
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+        return _without_nulls(super().model_dump(**kwargs))  # type: ignore[no-any-return]
+
+
 def card_activity(
     message: Message, image_urls: Mapping[str, str] | None = None, **fields: Any
-) -> Activity:
+) -> WireActivity:
     """A message activity carrying the message as one Adaptive Card (no ``text`` field: an
     update with ``"text": null`` is refused)."""
     urls = image_urls or {}
     content = card(message, image_url=urls.get)
-    return Activity(
+    return WireActivity(
         type=ActivityTypes.message,
         summary=message.text[:200],
         attachments=[CardAttachment(content_type=CARD, content=content)],
@@ -101,6 +124,9 @@ class TeamsPlatform:
         self.graph = graph
         self.files = files
         self.anonymous = anonymous
+        self.bot_id: str | None = f"28:{app_id}" if app_id else None
+        """The bot's account in Teams; without an app id (trial mode) learnt from the first
+        activity that reaches it."""
         # Teams allows a bot 30-50 requests a second per tenant; stay under the lower figure.
         self.pace = RateLimiter(tenant_rate, burst=max(1, int(tenant_rate)))
 
@@ -136,6 +162,68 @@ class TeamsPlatform:
                 missing[email] = f"Microsoft Graph unreachable ({type(exc).__name__})"
         return Resolution(found, missing)
 
+    async def personal_conversation(
+        self, user: str, service_url: str | None = None
+    ) -> ConversationRef:
+        """The 1:1 chat with ``user`` (an Entra object id or a Teams user id): the one stored
+        when they installed or wrote to rcbot, else one created through the connector
+        (``POST /v3/conversations``), which works once rcbot is installed for them."""
+        ref = await run_db(self.conversations.get, Platform.TEAMS, user)
+        if ref is not None:
+            return ref
+        url = service_url or self.service_url
+        created: list[str] = []
+
+        async def create(client: ConnectorClientBase) -> None:
+            params = ConversationParameters(
+                is_group=False, members=[ChannelAccount(id=user)], **self._tenant_fields()
+            )
+            if self.bot_id:
+                params.agent = ChannelAccount(id=self.bot_id)
+            result = await client.conversations.create_conversation(params)
+            created.append(str(result.id))
+
+        await self._with_connector(url, create)
+        if not created or not created[0]:
+            raise DeliveryError("Teams: the connector did not create a 1:1 chat", permanent=True)
+        ref = ConversationRef(Platform.TEAMS, user, created[0], url, self.tenant_id)
+        await run_db(self.conversations.put, ref)
+        return ref
+
+    async def member(
+        self, conversation: str, user: str, service_url: str | None = None
+    ) -> ChannelAccount | None:
+        """The connector's record of a conversation member (Teams gives e-mail and UPN)."""
+        found: list[ChannelAccount] = []
+
+        async def lookup(client: ConnectorClientBase) -> None:
+            found.append(await client.conversations.get_conversation_member(conversation, user))
+
+        try:
+            await self._with_connector(service_url or self.service_url, lookup)
+        except DeliveryError:
+            return None
+        return found[0] if found else None
+
+    def _tenant_fields(self) -> dict[str, Any]:
+        if not self.tenant_id:
+            return {}
+        return {"tenant_id": self.tenant_id, "channel_data": {"tenant": {"id": self.tenant_id}}}
+
+    async def _with_connector(
+        self, service_url: str, work: Callable[[ConnectorClientBase], Awaitable[None]]
+    ) -> None:
+        """Run ``work`` with the SDK's connector client for ``service_url`` (the adapter
+        builds it, with a token or anonymously, exactly as for a send)."""
+
+        async def run(context: TurnContext) -> None:
+            client = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+            if client is None:
+                raise DeliveryError("Teams: the SDK gave no connector client")
+            await work(client)
+
+        await self._continue("rcbot-connector", service_url, run)
+
     # --- messages ----------------------------------------------------------------------
 
     async def send_direct(
@@ -146,14 +234,23 @@ class TeamsPlatform:
         key: str | None = None,
         attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
-        ref = await run_db(self.conversations.get, Platform.TEAMS, user)
-        if ref is None:
-            raise DeliveryError(
-                "Teams: no 1:1 chat with this person yet (rcbot is not installed for them)",
-                permanent=True,
-            )
+        ref = await self.personal_conversation(str(user))
         message, urls = await self._with_files(message, attachments)
         activity_id = await self._send(ref.conversation_id, ref.service_url, message, urls)
+        return MessageRef(Platform.TEAMS, ref.conversation_id, activity_id)
+
+    async def send_private(
+        self, ids: Sequence[str], create_for: str, message: Message, service_url: str | None
+    ) -> MessageRef:
+        """Message a person in their 1:1 chat: the one stored under any of their ``ids``,
+        else one created for ``create_for`` at ``service_url`` (where they wrote from)."""
+        for user in ids:
+            ref = await run_db(self.conversations.get, Platform.TEAMS, user)
+            if ref is not None:
+                break
+        else:
+            ref = await self.personal_conversation(create_for, service_url)
+        activity_id = await self._send(ref.conversation_id, ref.service_url, message, {})
         return MessageRef(Platform.TEAMS, ref.conversation_id, activity_id)
 
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
@@ -214,14 +311,20 @@ class TeamsPlatform:
         service_url: str,
         callback: Callable[[TurnContext], Awaitable[None]],
     ) -> None:
+        # Only fields with a value: the connector refuses null where it expects text
+        # ("id": null, "conversation": {"tenantId": null} -> 400 BadArgument).
+        account = ConversationAccount(id=conversation)
+        if self.tenant_id:
+            account.tenant_id = self.tenant_id
         reference = ConversationReference(
             channel_id="msteams",
             service_url=service_url,
-            conversation=ConversationAccount(id=conversation, tenant_id=self.tenant_id),
-            agent=ChannelAccount(id=f"28:{self.app_id}"),
+            conversation=account,
+            agent=ChannelAccount(id=self.bot_id or "rcbot"),
         )
         activity = reference.get_continuation_activity()
         activity.id = None  # else the SDK posts a reply to a random id
+        activity.model_fields_set.discard("id")
         await self.pace.acquire()
         try:
             if self.anonymous:
