@@ -36,6 +36,23 @@ MAX_LANGUAGE: Final = 35
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 
 
+PLACEHOLDERS: Final = ("partner", "partners")
+_COLLECTIVE: Final = frozenset({"staff", "people", "team", "personnel", "police", "workforce"})
+
+
+def people_in(role: str) -> str:
+    """The people in a role, as the subject of a sentence that reads right whatever the role
+    is called: a plural name as it is ("Doctors", "ED staff"), anything else as "people in
+    the Doctor role" ("people in the Police liaison officer role")."""
+    name = " ".join(role.split())
+    words = name.split()
+    last = words[-1].lower() if words else ""
+    plural = last in _COLLECTIVE or (
+        len(last) > 2 and last.endswith("s") and not last.endswith(("ss", "us", "is"))
+    )
+    return name if plural else f"people in the {name} role"
+
+
 @dataclass(frozen=True)
 class Item:
     dimension: str
@@ -44,8 +61,9 @@ class Item:
     label: str
 
     def ask(self, partner: str) -> str:
-        """The question with the partner role filled in."""
-        return self.question.replace("{partner}", partner)
+        """The question with the partner role filled in: ``{partner}`` is the role's name as
+        written, ``{partners}`` the people in it (see :func:`people_in`)."""
+        return self.question.replace("{partners}", people_in(partner)).replace("{partner}", partner)
 
 
 @dataclass(frozen=True)
@@ -215,11 +233,15 @@ def _check_item(index: int, item: object, seen: dict[str, int]) -> list[Problem]
         except ValueError:
             problems.append(Problem(f"{where}.question", "has an unmatched { or }"))
             fields = {"partner"}
-        if "partner" not in fields:
+        if not fields & set(PLACEHOLDERS):
             problems.append(
-                Problem(f"{where}.question", "must contain {partner} where the role name goes")
+                Problem(
+                    f"{where}.question",
+                    "must contain {partners} (the people in the role, e.g. 'people in the "
+                    "Doctor role') or {partner} (the role's name) where the role goes",
+                )
             )
-        others = sorted(fields - {"partner"})
+        others = sorted(fields - set(PLACEHOLDERS))
         if others:
             problems.append(
                 Problem(f"{where}.question", f"has unknown placeholder(s): {', '.join(others)}")

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from typing import Any, Final
 
+import pytest
 from jsonschema import Draft6Validator
 from jsonschema.exceptions import best_match
 
@@ -86,3 +91,51 @@ def assert_valid_card(card: dict[str, Any]) -> None:
         assert not set(ids) & set(data), "an input id would overwrite the action's data"
     for image in elements(card, "Image"):
         assert str(image["url"]).startswith(("https://", "http://")), image
+
+
+PLAYGROUND_DIR: Final = Path(__file__).resolve().parents[1] / "teams_playground"
+"""Microsoft's Teams tools for the tests (``make playground`` installs them with npm)."""
+
+
+def microsoft_parser_missing() -> str | None:
+    """Why Microsoft's ``adaptivecards`` parser cannot run here, or None when it can."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (PLAYGROUND_DIR / "node_modules" / "adaptivecards").is_dir():
+        return "the npm packages are not installed (run `make playground`)"
+    return None
+
+
+def microsoft_problems(cards: list[dict[str, Any]]) -> list[list[str]]:
+    """What Microsoft's Adaptive Cards parser (npm ``adaptivecards``, as Teams renders them)
+    reports for each card at version 1.5: errors and warnings alike."""
+    missing = microsoft_parser_missing()
+    if missing is not None:
+        if os.environ.get("CI") or os.environ.get("RCBOT_REQUIRE_PLAYGROUND"):
+            raise AssertionError(f"Microsoft's Adaptive Cards parser cannot run: {missing}")
+        pytest.skip(f"Microsoft's Adaptive Cards parser cannot run: {missing}")
+    result = subprocess.run(
+        ["node", str(PLAYGROUND_DIR / "check_cards.js")],
+        input=json.dumps(cards),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    found: list[list[str]] = json.loads(result.stdout)
+    return found
+
+
+def assert_microsoft_parses(cards: list[dict[str, Any]]) -> None:
+    """Every card passes Microsoft's parser with no error and no warning."""
+    unique = list({json.dumps(c, sort_keys=True): c for c in cards}.values())
+    if not unique:
+        return
+    bad = [
+        (card, problems)
+        for card, problems in zip(unique, microsoft_problems(unique), strict=True)
+        if problems
+    ]
+    assert not bad, "Microsoft's Adaptive Cards parser objects: " + "; ".join(
+        f"{problems} in {json.dumps(card)[:300]}" for card, problems in bad[:3]
+    )

@@ -25,7 +25,7 @@ from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
 from surveys.model import AnswerPage, DeliveryState
 from surveys.service import NewSurvey, SurveyService
-from tests.bot.adaptive_cards import assert_valid_card, elements
+from tests.bot.adaptive_cards import assert_microsoft_parses, assert_valid_card, elements
 from tests.conftest import MONDAY
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_channel import TeamsChannel, TeamsUser
@@ -218,6 +218,7 @@ async def world(
             sent = [c for a in connector.all_activities() for c in a.adaptive_cards]
             for card in [*world.cards, *sent]:
                 assert_valid_card(card)
+            assert_microsoft_parses([*world.cards, *sent])
 
 
 async def test_a_whole_round_in_teams(world: TeamsWorld) -> None:

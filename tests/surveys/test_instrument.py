@@ -1,4 +1,5 @@
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ from surveys.instrument import (
     InstrumentError,
     check_instrument,
     default_instrument,
+    instrument_from_dict,
     load_instrument,
+    people_in,
 )
 
 
@@ -23,8 +26,54 @@ def test_the_default_instrument_is_complete_and_says_it_is_not_the_validated_sur
     assert instrument.dimensions == DIMENSIONS
     assert not instrument.validated
     assert "not the validated" in instrument.notice
-    assert all("{partner}" in i.question for i in instrument.items)
+    assert all("{partners}" in i.question for i in instrument.items)
     assert instrument.item("timely").ask("pharmacists").count("pharmacists") == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "people"),
+    [
+        ("Doctor", "people in the Doctor role"),
+        ("Doctors", "Doctors"),
+        ("Police liaison officer", "people in the Police liaison officer role"),
+        ("Police liaison officers", "Police liaison officers"),
+        ("ED staff", "ED staff"),
+        ("GPs", "GPs"),
+        ("Social work", "people in the Social work role"),
+        ("Triage nurse (band 6)", "people in the Triage nurse (band 6) role"),
+        ("Physiotherapy   team", "Physiotherapy team"),
+    ],
+)
+def test_people_in_a_role_read_right_whatever_the_role_is_called(role: str, people: str) -> None:
+    assert people_in(role) == people
+
+
+def test_the_default_questions_read_naturally_for_singular_and_plural_roles() -> None:
+    instrument = default_instrument()
+    asked = {role: [i.ask(role) for i in instrument.items] for role in ROLES}
+    assert asked["Doctor"][1] == (
+        "When people in the Doctor role share information you need, does it reach you in time?"
+    )
+    assert asked["Doctors"][2] == "Is the information Doctors give you correct and complete?"
+    assert asked["Police liaison officer"][6] == (
+        "How much do people in the Police liaison officer role respect the work you do?"
+    )
+    for questions in asked.values():
+        for question in questions:
+            # No "Doctor share", "Doctor give", "do Doctor": a singular name never meets a
+            # plural verb.
+            assert not re.search(r"\b(Doctor|officer) (share|give|understand|respect)", question)
+            assert not re.search(r"\bdo (Doctor|Police liaison officer)\b", question)
+
+
+ROLES = ("Doctor", "Doctors", "Police liaison officer")
+
+
+def test_partner_is_the_role_name_as_written() -> None:
+    data = default_instrument().to_dict()
+    data["items"][0]["question"] = "How often do you talk with the {partner} team?"
+    instrument = instrument_from_dict(data)
+    assert instrument.items[0].ask("Doctor") == "How often do you talk with the Doctor team?"
 
 
 def test_round_trip_through_a_yaml_file(tmp_path: Path) -> None:
@@ -66,7 +115,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "instrument.not_applicable: is missing or empty",
         "instrument.language: 'english!' is not a language code",
         "instrument.colour: is not a known setting",
-        "items[1].question: must contain {partner}",
+        "items[1].question: must contain {partners}",
         "items[2].scale: must list exactly 5 labels",
         "items[3].dimension: 'friendly' is not one of",
         "items[4].question: has unknown placeholder(s): problem",

@@ -330,17 +330,14 @@ def _page_card(page: QuestionPage, errors: Mapping[str, str], limits: _Limits) -
     if general:
         body.append(_text_block(clip(_defuse(general), limits.notice), color="Attention"))
     for question in page.questions:
-        body.append(
-            _text_block(
-                clip(markdown(question.text), limits.question),
-                weight="Bolder",
-                spacing="Medium",
-            )
-        )
         values = {value for value, _ in question.options}
+        # The question is the input's label (screen readers announce it with the choices;
+        # Microsoft's parser warns about a required input without one).
         choice_set: Element = {
             "type": "Input.ChoiceSet",
             "id": question.dimension,
+            "label": clip(_defuse(_one_line(question.text)), limits.question),
+            "spacing": "Medium",
             "style": "expanded",
             "isMultiSelect": False,
             "wrap": True,
