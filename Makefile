@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell (command -v pyenv >/dev/null && pyenv which python3.12 2>/dev/null) || command -v python3.12 || echo python3.12)
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-sqlite lint typecheck bench clean
+PLAYGROUND := tests/teams_playground
+PLAYGROUND_STAMP := $(PLAYGROUND)/node_modules/.installed
+
+.PHONY: venv playground demo test test-sqlite lint typecheck bench clean
 
 venv: $(STAMP)
 
@@ -16,14 +19,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# Microsoft's Teams tools for the tests, pinned in tests/teams_playground/package-lock.json:
+# the Agents Playground and the Adaptive Cards parser. Without npm the tests that need them
+# are skipped locally (CI installs Node and fails instead).
+playground: $(PLAYGROUND_STAMP)
+
+$(PLAYGROUND_STAMP): $(PLAYGROUND)/package.json $(PLAYGROUND)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(PLAYGROUND) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "npm is not installed: the Teams Playground tests will be skipped"; \
+	fi
+
 demo: venv
 	$(BIN)/rcbot demo
 
-test: venv
+test: venv playground
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
 # Only the SQLite half, for a machine without PostgreSQL.
-test-sqlite: venv
+test-sqlite: venv playground
 	RCBOT_TEST_DATABASES=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -35,4 +50,4 @@ bench: venv
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info $(PLAYGROUND)/node_modules artifacts

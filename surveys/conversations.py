@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from surveys.clock import Clock, ensure_utc
 from surveys.model import Platform
@@ -43,6 +44,17 @@ class ConversationStore:
 
     def put(self, ref: ConversationRef) -> None:
         now: datetime = ensure_utc(self.clock.now())
+        for attempt in range(2):
+            try:
+                self._put(ref, now)
+                return
+            except IntegrityError:
+                # Teams sends conversationUpdate and installationUpdate together: the other
+                # one inserted the row first, so this time it is an update.
+                if attempt:
+                    raise
+
+    def _put(self, ref: ConversationRef, now: datetime) -> None:
         with UnitOfWork(self.engine) as uow:
             row = uow.session.get(ConversationRefRow, (ref.platform.value, ref.user_id))
             if row is None:

@@ -167,7 +167,9 @@ def test_instrument_check_and_export(cli: Cli, tmp_path: Path) -> None:
     assert "Wrote the default questions" in out
     assert "already exists" in cli("instrument", "export", "mine.toml", code=2)
     assert "is a usable instrument" in cli("instrument", "check", "mine.toml")
-    text = (tmp_path / "mine.toml").read_text().replace("{partners}", "them", 1)
+    text = (
+        (tmp_path / "mine.toml").read_text().replace("message with {partners}", "message with them")
+    )
     (tmp_path / "bad.toml").write_text(text.replace('dimension = "timely"', 'dimension = "fast"'))
     out = cli("instrument", "check", "bad.toml", code=2)
     assert "bad.toml is not a usable instrument (3 problems)" in out
