@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 # Python 3.12 from pyenv when present (.python-version pins it), else python3.12 on PATH.
 PYTHON ?= $(shell (command -v pyenv >/dev/null && pyenv which python3.12 2>/dev/null) || command -v python3.12 || echo python3.12)
 STAMP := $(VENV)/.installed
+# Playwright (a dev dependency) drives Debian's /usr/bin/chromium; it never downloads a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 PLAYGROUND := tests/teams_playground
 PLAYGROUND_STAMP := $(PLAYGROUND)/node_modules/.installed

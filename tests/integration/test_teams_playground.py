@@ -349,7 +349,7 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
             card = page.locator(".ac-adaptiveCard").last
             text = await card.inner_text()
             assert "people in the" in text  # the question reads right for a singular role
-            await page.screenshot(path=str(p.shots / "question-page.png"), full_page=True)
+            await card.screenshot(path=str(p.shots / "question-page.png"))
             await answer_in_ui(page, "4", "Save and next")
             await page.get_by_text("Role 2 of 2").wait_for(timeout=30_000)
             (view,) = p.service.views_for_user(Platform.TEAMS, ALEX_AAD)
@@ -416,7 +416,7 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
                     timeout=30_000,
                 )
                 assert loaded
-            await page.screenshot(path=str(p.shots / "leadership-summary.png"), full_page=True)
+            await summary.screenshot(path=str(p.shots / "leadership-summary.png"))
         finally:
             await browser.close()
 
