@@ -15,6 +15,8 @@ under ``artifacts/teams-playground/``. Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import shutil
@@ -28,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from sqlalchemy import Engine
 
 from bot.runtime import Runtime
@@ -51,47 +54,22 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "teams-playground"
 CARD = "application/vnd.microsoft.card.adaptive"
 
-TENANT = "00000000-0000-0000-0000-0000000000a1"
-ALEX_AAD = "00000000-0000-0000-0000-0000000000a0"
-BOT = "00000000-0000-0000-0000-0000000000b0"
-LEADERSHIP = "leadership-channel-id"
-# The Playground needs exactly five users besides the current one. Alex (the UI) is stored by
-# his Entra object id, as a real Teams roll-out would be; the others by their Teams user id.
+TRIAL = Path(__file__).resolve().parents[2] / "docs" / "playground"
+"""The Playground config and participants file the README's trial walks through."""
+CONFIG = yaml.safe_load((TRIAL / "m365agentsplayground.yml").read_text(encoding="utf-8"))
+TENANT = str(CONFIG["tenantId"])
+BOT = str(CONFIG["bot"]["id"])
+ALEX_AAD = str(CONFIG["currentUser"]["aadObjectId"])
+AAD = {str(u["id"]): str(u["aadObjectId"]) for u in CONFIG["users"]}
+LEADERSHIP = str(CONFIG["team"]["channels"][0]["id"])
+PEOPLE_CSV = (TRIAL / "people.csv").read_text(encoding="utf-8")
+# Alex (the UI) is stored by his Entra object id, as a real Teams roll-out would be; the
+# others by their Teams user id: rcbot accepts either.
 PEOPLE = {
-    "user-id-1": ("Megan Bowen", "meganb@example.com", "Police liaison officer"),
-    "user-id-2": ("Adele Vance", "adelev@example.com", "Doctor"),
-    "user-id-3": ("Isaiah Langer", "isaiahl@example.com", "Police liaison officer"),
-    "user-id-4": ("Patti Fernandez", "pattif@example.com", "Doctor"),
-    "user-id-5": ("Lynne Robbins", "lynner@example.com", "Police liaison officer"),
+    row["teams_user_id"]: (row["name"], row["email"], row["role"])
+    for row in csv.DictReader(io.StringIO(PEOPLE_CSV))
+    if row["teams_user_id"] != ALEX_AAD
 }
-
-
-def _user(uid: str, name: str, email: str, aad: str) -> str:
-    given, surname = name.split()
-    return (
-        f"  - {{id: {uid}, name: {name}, userPrincipleName: {email}, aadObjectId: {aad}, "
-        f"givenName: {given}, surname: {surname}, email: {email}}}\n"
-    )
-
-
-CONFIG = (
-    'version: "0.1.1"\n'
-    f"tenantId: {TENANT}\n"
-    f"bot:\n  id: {BOT}\n  name: rcbot\n"
-    "currentUser:\n  id: user-id-0\n  name: Alex Wilber\n  userPrincipleName: alexw@example.com\n"
-    f"  aadObjectId: {ALEX_AAD}\n  givenName: Alex\n  surname: Wilber\n"
-    "  email: alexw@example.com\n"
-    "users:\n"
-    + "".join(
-        _user(uid, name, email, f"00000000-0000-0000-0000-00000000{n:04d}")
-        for n, (uid, (name, email, _)) in enumerate(PEOPLE.items(), start=1)
-    )
-    + "personalChat:\n  id: personal-chat-alex\n"
-    "groupChat:\n  id: group-chat-id\n  name: Group Chat\n"
-    "team:\n  id: team-id\n  name: Care network\n"
-    "  aadGroupId: 00000000-0000-0000-0000-000000000031\n"
-    f"  channels:\n    - id: {LEADERSHIP}\n      name: Leadership\n"
-)
 
 
 def missing_tools() -> str | None:
@@ -174,7 +152,7 @@ class Playground:
         """A message from ``user`` (the chat box only speaks as Alex), sent with the
         Playground's "Mock an Activity" route, which hands the activity to the bot."""
         name = PEOPLE[user][0]
-        aad = f"00000000-0000-0000-0000-00000000{list(PEOPLE).index(user) + 1:04d}"
+        aad = AAD[user]
         activity = {
             "type": "message",
             "id": f"mock-{time.monotonic_ns()}",
@@ -246,16 +224,11 @@ async def playground(
             min_group_size=3,
         )
     )
-    rows = [f"alexw@example.com,Alex Wilber,Doctor,teams,{ALEX_AAD}"] + [
-        f"{email},{name},{role},teams,{uid}" for uid, (name, email, role) in PEOPLE.items()
-    ]
-    service.import_participants(
-        "Crisis", parse_csv_text("email,name,role,platform,teams_user_id\n" + "\n".join(rows))
-    )
+    service.import_participants("Crisis", parse_csv_text(PEOPLE_CSV))
 
     work = tmp_path / "playground"
     work.mkdir()
-    (work / ".m365agentsplayground.yml").write_text(CONFIG, encoding="utf-8")
+    shutil.copy(TRIAL / "m365agentsplayground.yml", work / ".m365agentsplayground.yml")
     recording = work / "recording.txt"
     env = {
         **os.environ,
@@ -310,12 +283,30 @@ async def playground(
         rt.close()
 
 
-async def answer_in_ui(page: Any, value: str, button: str) -> None:
-    radios = page.locator(f'input[type="radio"][value="{value}"]')
-    assert await radios.count() == 7
-    for i in range(7):
-        await radios.nth(i).check()
-    await page.get_by_role("button", name=button).last.click()
+async def answer_in_ui(page: Any, value: str, button: str, then: Any) -> None:
+    """Choose ``value`` for the seven questions and press ``button`` until ``then`` shows.
+
+    The renderer may draw the card again just after it arrives (losing the choices); rcbot
+    then answers "Please choose an answer", and the page is answered again."""
+    for _ in range(3):
+        radios = page.locator(f'input[type="radio"][value="{value}"]')
+        await until_async(radios.count, 7, "the seven questions")
+        for i in range(7):
+            await radios.nth(i).check()
+        await page.get_by_role("button", name=button).last.click()
+        missing = page.get_by_text("Please choose an answer").first
+        await then.or_(missing).first.wait_for(timeout=30_000)
+        if await then.count():
+            return
+    raise AssertionError(f"the page was never saved with {button!r}")
+
+
+async def until_async(probe: Any, wanted: Any, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while await probe() != wanted:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
 
 
 async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
@@ -350,18 +341,17 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
             text = await card.inner_text()
             assert "people in the" in text  # the question reads right for a singular role
             await card.screenshot(path=str(p.shots / "question-page.png"))
-            await answer_in_ui(page, "4", "Save and next")
-            await page.get_by_text("Role 2 of 2").wait_for(timeout=30_000)
+            await answer_in_ui(page, "4", "Save and next", page.get_by_text("Role 2 of 2"))
             (view,) = p.service.views_for_user(Platform.TEAMS, ALEX_AAD)
             assert len(view.pages) == 1  # saved page by page
-            await answer_in_ui(page, "5", "Save and finish")
-            await page.get_by_role("button", name="Edit").wait_for(timeout=30_000)
+            edit = page.get_by_role("button", name="Edit")
+            await answer_in_ui(page, "5", "Save and finish", edit)
             (view,) = p.service.views_for_user(Platform.TEAMS, ALEX_AAD)
             assert len(view.pages) == 2
             assert view.progress.complete
 
             # Edit shows the saved answers preselected.
-            await page.get_by_role("button", name="Edit").click()
+            await edit.click()
             await page.get_by_text("Role 1 of 2").wait_for(timeout=30_000)
             checked = page.locator('input[type="radio"]:checked')
             assert await checked.count() == 7
@@ -417,6 +407,10 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
                 )
                 assert loaded
             await summary.screenshot(path=str(p.shots / "leadership-summary.png"))
+        except BaseException:
+            for shown in browser.contexts[0].pages if browser.contexts else []:
+                await shown.screenshot(path=str(p.shots / "failure.png"), full_page=True)
+            raise
         finally:
             await browser.close()
 
