@@ -8,8 +8,9 @@ Connector; its UI is one person (Alex, a survey owner). The other people answer 
 Playground's own HTTP routes (``POST /_conversation/v1/invoke`` and ``.../messages``), which
 it turns into the activities Teams would send. Its events recording (``--er``) is the record
 of every activity the bot sent; every card in it must pass Microsoft's ``adaptivecards``
-parser. Screenshots of the invitation, a question page and the leadership summary are saved
-under ``artifacts/teams-playground/``. Nothing leaves 127.0.0.1.
+parser. Screenshots of the invitation, a question page and the leadership summary (each card,
+and the whole Playground window for the invitation and the summary) are saved under
+``artifacts/teams-playground/<database>/``. Nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -316,7 +317,7 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 1100})
+            page = await browser.new_page(viewport={"width": 1400, "height": 2400})
             await page.goto(p.base)
             await page.get_by_text("Personal Chat").first.click()
             # Opening the Playground installs the bot for Alex: rcbot keeps his conversation.
@@ -333,6 +334,7 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
             assert "Crisis: working together survey" in await card.inner_text()
             assert "Doctor" in await card.inner_text()
             await card.screenshot(path=str(p.shots / "invitation.png"))
+            await page.screenshot(path=str(p.shots / "invitation-window.png"))
 
             # Start shows the first page: seven labelled questions about one role.
             await start.click()
@@ -407,6 +409,7 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
                 )
                 assert loaded
             await summary.screenshot(path=str(p.shots / "leadership-summary.png"))
+            await page.screenshot(path=str(p.shots / "leadership-window.png"))
         except BaseException:
             for shown in browser.contexts[0].pages if browser.contexts else []:
                 await shown.screenshot(path=str(p.shots / "failure.png"), full_page=True)
