@@ -1,7 +1,7 @@
 """Relational Coordination analytics: pure functions over pandas frames."""
 
 from .frames import AnswersError, AnswersFileError, load_answers_csv, validate_answers
-from .pipeline import Analysis, analyze, write_outputs
+from .pipeline import Analysis, analyze, round_summary, write_outputs
 from .scores import Bands
 from .suppression import Pooling
 from .trends import TrendOptions
@@ -15,6 +15,7 @@ __all__ = [
     "TrendOptions",
     "analyze",
     "load_answers_csv",
+    "round_summary",
     "validate_answers",
     "write_outputs",
 ]

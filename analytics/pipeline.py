@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pandas as pd
 from .frames import validate_answers
 from .reliability import Reliability, reliability
 from .scores import Bands, OverallScore, response_rates, score_round
+from .stored import compare_with_summary, summarise_round
 from .suppression import MIN_GROUP_DEFAULT, Pooling, check_min_group, plan_pooling
 from .trends import TrendOptions, Trends, compare_rounds
 
@@ -79,6 +81,7 @@ def analyze(
     bands: Bands | None = None,
     pooling: Pooling | None = None,
     trend_options: TrendOptions | None = None,
+    previous_summary: Mapping[str, Any] | None = None,
 ) -> Analysis:
     """Score a round of answers and return every publishable figure.
 
@@ -86,7 +89,9 @@ def analyze(
     (validated here, see :func:`analytics.frames.validate_answers`); ``invitations`` has one
     row per invited respondent (``respondent``, ``role``, ``completed``, optional ``team``)
     for response rates. Small respondent roles are pooled only when ``pooling`` is given; the
-    previous round is grouped the same way as the current one so ties line up.
+    previous round is grouped the same way as the current one so ties line up. When the
+    previous round's answers are gone, ``previous_summary`` (from :func:`round_summary`)
+    gives the trends instead.
     """
     min_group = check_min_group(min_group)
     bands = bands or Bands()
@@ -99,6 +104,8 @@ def analyze(
             validate_answers(previous), min_group=min_group, bands=bands, group_of=plan
         )
         trends = compare_rounds(scores, before, trend_options)
+    elif previous_summary is not None:
+        trends = compare_with_summary(scores, previous_summary, trend_options)
     rates = None
     if invitations is not None:
         rates = response_rates(invitations, min_group=min_group, group_of=plan)
@@ -116,6 +123,22 @@ def analyze(
         response_rates=rates,
         trends=trends,
     )
+
+
+def round_summary(
+    answers: pd.DataFrame,
+    *,
+    min_group: int = MIN_GROUP_DEFAULT,
+    bands: Bands | None = None,
+    trend_options: TrendOptions | None = None,
+) -> dict[str, Any]:
+    """What later rounds' trends need from this round once its answers are deleted: only
+    published means, respondent counts and standard errors (see :mod:`analytics.stored`)."""
+    current = validate_answers(answers)
+    min_group = check_min_group(min_group)
+    plan = plan_pooling(respondents_per_role(current), min_group, None)
+    scores = score_round(current, min_group=min_group, bands=bands or Bands(), group_of=plan)
+    return summarise_round(scores, trend_options)
 
 
 def write_outputs(

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.content import local_date
+from bot.content import local_date, withdrawn
+from surveys.errors import DomainError, NotFound
 from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
+from surveys.protection import DataProtection
 from surveys.service import InvitationView, SurveyService, UserIds
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "Invalid",
     "QuestionPage",
     "Refused",
+    "Withdrawn",
     "parse_values",
 ]
 
@@ -76,6 +79,14 @@ class Refused:
     reason: str
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """A withdrawal done: the confirmation, and the invitation message to update."""
+
+    text: str
+    message_ref: str | None
+
+
 Outcome = QuestionPage | Finished | Invalid | Refused
 
 
@@ -124,6 +135,22 @@ def parse_values(
 class Answering:
     def __init__(self, service: SurveyService) -> None:
         self.service = service
+
+    def withdraw(
+        self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
+    ) -> Withdrawn | Refused:
+        """ "Withdraw and delete my answers": possible before and after close, for as long
+        as rcbot holds the person's answers to the round. One transaction (see
+        :meth:`surveys.protection.DataProtection.withdraw`)."""
+        protection = DataProtection(self.service.engine, self.service.clock)
+        try:
+            done = protection.withdraw(invitation_id, platform, user_id)
+        except NotFound:
+            return Refused("There is nothing to withdraw: rcbot no longer holds these answers.")
+        except DomainError as exc:
+            return Refused(str(exc)[0].upper() + str(exc)[1:] + ".")
+        text = withdrawn(done.survey, done.round_number, done.after_close)
+        return Withdrawn(text, done.message_ref)
 
     def stop_reminders(
         self, invitation_id: InvitationId, platform: Platform, user_id: UserIds

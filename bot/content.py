@@ -6,7 +6,7 @@ not anonymous), and results are framed for discussion, never blame.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.messages import Actions, Block, Button, Context, Fields, Header, Message, Text
@@ -16,6 +16,17 @@ from surveys.publishing import PublishState, PublishStatus
 from surveys.service import InvitationView
 
 MINUTES_PER_ROLE = 1
+WITHDRAW = "Withdraw and delete my answers"
+WITHDRAW_NOTE = (
+    "**You can withdraw at any time** with the button below. Before the round closes this "
+    "deletes your answers at once and stops all reminders. After it closes it deletes your "
+    "answers too, but results already published stay as published: they are group figures "
+    "that contain no individual answers."
+)
+
+
+def withdraw_button(view: InvitationView) -> Button:
+    return Button(WITHDRAW, "rc_withdraw", str(view.invitation.id), "danger")
 
 
 def local_date(instant: datetime, timezone: str) -> str:
@@ -50,7 +61,13 @@ def invitation(view: InvitationView) -> Message:
                 "your individual answers. Results are shown only for groups of "
                 f"{survey.min_group_size} or more people."
             ),
-            Actions((Button("Start", "rc_start", str(view.invitation.id), "primary"),)),
+            Text(WITHDRAW_NOTE),
+            Actions(
+                (
+                    Button("Start", "rc_start", str(view.invitation.id), "primary"),
+                    withdraw_button(view),
+                )
+            ),
             *((Context(survey.instrument.notice),) if survey.instrument.notice else ()),
         ),
     )
@@ -88,8 +105,17 @@ def reminder(view: InvitationView, status: RoundStatus, now: datetime) -> Messag
         blocks=(
             Text(f"**Reminder: {survey.name}** closes in {when} ({closes}). {lead}"),
             Text(why),
-            Actions((button, Button("Don't remind me", "rc_stop_reminders", str(inv.id)))),
-            Context("Your answers are confidential: nobody sees individual answers."),
+            Actions(
+                (
+                    button,
+                    Button("Don't remind me", "rc_stop_reminders", str(inv.id)),
+                    withdraw_button(view),
+                )
+            ),
+            Context(
+                "Your answers are confidential: nobody sees individual answers. Withdrawing "
+                "deletes your answers; after the round closes, results already published stay."
+            ),
         ),
     )
 
@@ -126,7 +152,12 @@ def answered(view: InvitationView) -> Message:
                 f"**Thank you.** Your answers to {view.survey.name} are saved. You can change "
                 f"them until {closes}."
             ),
-            Actions((Button("Edit my answers", "rc_edit", str(view.invitation.id)),)),
+            Actions(
+                (
+                    Button("Edit my answers", "rc_edit", str(view.invitation.id)),
+                    withdraw_button(view),
+                )
+            ),
         ),
     )
 
@@ -148,14 +179,56 @@ def home_section(view: InvitationView) -> Message:
         f"{view.survey.name}: {state}",
         (
             Text(f"**{view.survey.name}**, round {view.round.number}: {state} Closes {closes}."),
-            Actions((button,)),
+            Actions((button, withdraw_button(view))),
         ),
     )
+
+
+def closed_section(view: InvitationView) -> Message:
+    """A closed round in which the person still has answers: they can still withdraw."""
+    kept = ""
+    retain = view.survey.retain_days
+    if retain is not None and view.round.closed_at is not None:
+        until = view.round.closed_at + timedelta(days=retain)
+        zone = view.participant.effective_timezone(view.survey)
+        kept = f" Your answers are kept until {local_date(until, zone)}, then deleted."
+    return Message(
+        f"{view.survey.name}, round {view.round.number}: closed",
+        (
+            Text(
+                f"**{view.survey.name}**, round {view.round.number}: closed.{kept} You can "
+                "withdraw and delete your answers now; results already published stay as "
+                "published (they contain no individual answers)."
+            ),
+            Actions((withdraw_button(view),)),
+        ),
+    )
+
+
+def withdrawn(survey: str, round_number: int, after_close: bool) -> str:
+    """The one-sentence confirmation of a withdrawal."""
+    if after_close:
+        return (
+            f"Done: your answers to {survey}, round {round_number}, are deleted; results "
+            "already published stay as published, because they are group figures with no "
+            "individual answers."
+        )
+    return (
+        f"Done: you have withdrawn from {survey}, round {round_number}; your answers are "
+        "deleted and you will get no more reminders."
+    )
+
+
+def withdrawn_message(survey: str, round_number: int, after_close: bool) -> Message:
+    text = withdrawn(survey, round_number, after_close)
+    return Message(text, (Text(text),))
 
 
 def status_lines(status: RoundStatus) -> list[tuple[str, str]]:
     """Response rate overall and per role, as label/value pairs."""
     rows = [("Overall", f"{status.completed}/{status.invited} ({status.rate:.0%})")]
+    if status.withdrew:
+        rows.append(("Withdrew", str(status.withdrew)))
     for role in status.by_role:
         note = "" if role.completed >= status.min_group_size else " (below group minimum)"
         rows.append((role.role, f"{role.completed}/{role.invited} ({role.rate:.0%}){note}"))

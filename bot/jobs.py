@@ -68,6 +68,12 @@ def digest() -> None:
             lifecycle.digest()
 
 
+def purge() -> None:
+    with _tracked():
+        if lifecycle := _current():
+            lifecycle.purge()
+
+
 def close_rounds() -> None:
     with _tracked():
         if lifecycle := _current():
@@ -103,5 +109,6 @@ JOBS: dict[str, str] = {
     "remind": "bot.jobs:remind",
     "digest": "bot.jobs:digest",
     "send": "bot.jobs:send",
+    "purge": "bot.jobs:purge",
 }
 """Job id -> the function it runs. Each runs every tick; each is idempotent."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from bot.db_boundary import run_db
 from bot.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.publishing import Publisher
+from bot.retention import Retention
 from surveys.delivery import Outbox
 from surveys.service import SurveyService
 
@@ -27,6 +28,7 @@ class TickReport:
     digests: int = 0
     closed: int = 0
     published: int = 0
+    purged: int = 0
     delivery: DrainReport = field(default_factory=DrainReport)
 
 
@@ -37,11 +39,13 @@ class Lifecycle:
         outbox: Outbox,
         dispatcher: Dispatcher,
         publisher: Publisher | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.service = service
         self.outbox = outbox
         self.dispatcher = dispatcher
         self.publisher = publisher
+        self.retention = retention
 
     def open_rounds(self) -> int:
         opened = self.service.open_due_rounds()
@@ -71,6 +75,10 @@ class Lifecycle:
             return 0
         return await self.publisher.run_due()
 
+    def purge(self) -> int:
+        """Delete the raw data of rounds past their retention period (see bot.retention)."""
+        return self.retention.run() if self.retention is not None else 0
+
     async def send(self) -> DrainReport:
         return await self.dispatcher.drain()
 
@@ -83,5 +91,6 @@ class Lifecycle:
         report.published = await self.publish()
         report.reminders = await run_db(self.remind)
         report.digests = await run_db(self.digest)
+        report.purged = await run_db(self.purge)
         report.delivery = await self.send()
         return report

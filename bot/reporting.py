@@ -29,6 +29,7 @@ from surveys.model import (
 )
 from surveys.outbox import NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
+from surveys.protection import DataProtection
 from surveys.publishing import result_key
 from surveys.service import SurveyService
 
@@ -107,6 +108,14 @@ def build_report(
     folder = report_folder(reports_dir, survey, round_.number)
     records = service.answers(survey_name, round_.number)
     previous_records = service.answers(survey_name, round_.number - 1) if round_.number > 1 else []
+    previous_summary = None
+    if round_.number > 1 and not previous_records:
+        # The previous round's answers were deleted (retention): its stored aggregates
+        # still give the trend.
+        previous = service.rounds(survey_name)[round_.number - 2]
+        if previous.purged_at is not None and previous.id is not None:
+            stored = DataProtection(service.engine, service.clock).aggregates_of(previous.id)
+            previous_summary = (stored or {}).get("trend")
     invitations = service.invitations(survey_name, round_.number)
     people = service.participants_by_id(i.participant_id for i in invitations)
     if not records:
@@ -116,6 +125,7 @@ def build_report(
             answers_frame(records),
             min_group=survey.min_group_size,
             previous=answers_frame(previous_records) if previous_records else None,
+            previous_summary=previous_summary,
             invitations=invitations_frame(invitations, people),
         )
     except AnswersError as exc:  # pragma: no cover - the database only holds valid answers
@@ -140,6 +150,9 @@ def summary_message(report: RoundReport) -> Message:
     survey, status, analysis = report.survey, report.status, report.analysis
     title = f"{survey.name}: Relational Coordination, round {report.round.number}"
     facts = [("Response rate", f"{status.rate:.0%} ({status.completed} of {status.invited})")]
+    if status.withdrew >= survey.min_group_size:
+        # A count like any other: shown only when it reaches the minimum group size.
+        facts.append(("Withdrew", str(status.withdrew)))
     if analysis is None or analysis.overall.suppressed:
         text = (
             f"Not enough answers to show results: no group reached {survey.min_group_size} "

@@ -12,19 +12,23 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.dispatch import Dispatcher
+from bot.files import PublishedFiles
 from bot.leader import leader_lock
 from bot.lifecycle import Lifecycle
 from bot.platform import ChatPlatform
 from bot.publishing import Publisher
+from bot.retention import Retention
 from bot.scheduler import SchedulerHost
 from bot.settings import Settings
 from surveys.clock import Clock, SimulatedClock, SystemClock
 from surveys.delivery import Outbox
+from surveys.links import LinkStore
 from surveys.model import Platform
 from surveys.persistence import migrate
 from surveys.persistence.db import make_engine, safe_url
 from surveys.persistence.orm import RuntimeStateRow
 from surveys.persistence.uow import UnitOfWork
+from surveys.protection import DataProtection
 from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
@@ -81,7 +85,24 @@ class Runtime:
     def lifecycle(self) -> Lifecycle:
         service = self.service()
         dispatcher = Dispatcher(service, self.outbox, self.platforms)
-        return Lifecycle(service, self.outbox, dispatcher, self.publisher(service))
+        return Lifecycle(
+            service, self.outbox, dispatcher, self.publisher(service), self.retention(service)
+        )
+
+    def retention(self, service: SurveyService) -> Retention:
+        return Retention(service, DataProtection(self.engine, self.clock), self.published_files)
+
+    @cached_property
+    def published_files(self) -> PublishedFiles | None:
+        """Files linked from Teams cards, served at RCBOT_PUBLIC_URL/files/... (needs it)."""
+        if not self.settings.public_url:
+            return None
+        return PublishedFiles(
+            self.settings.reports_dir / "public",
+            self.settings.public_url,
+            LinkStore(self.engine, self.clock),
+            days=self.settings.file_link_days,
+        )
 
     @cached_property
     def publish_jobs(self) -> PublishJobs:

@@ -30,7 +30,6 @@ from bot.settings import Settings
 from bot.web import TeamsEndpoint, build_web_app
 from surveys.conversations import ConversationStore
 from surveys.errors import InvalidInput
-from surveys.links import LinkStore
 from surveys.model import Platform
 
 log = logging.getLogger(__name__)
@@ -225,19 +224,6 @@ async def _connect_teams(
     connected.session = session
 
 
-def published_files(rt: Runtime) -> PublishedFiles | None:
-    """Files linked from Teams cards, served at RCBOT_PUBLIC_URL/files/... (needs the URL)."""
-    settings = rt.settings
-    if not settings.public_url:
-        return None
-    return PublishedFiles(
-        settings.reports_dir / "public",
-        settings.public_url,
-        LinkStore(rt.engine, rt.clock),
-        days=settings.file_link_days,
-    )
-
-
 async def serve(
     rt: Runtime,
     host: str,
@@ -250,7 +236,7 @@ async def serve(
     through :func:`bot.db_boundary.run_db`."""
     SERVING.set(True)
     clock = await run_db(lambda: rt.clock)  # a shared simulated clock reads the database
-    files = published_files(rt)
+    files = rt.published_files
     connected = await connect(rt.settings, ConversationStore(rt.engine, clock), files)
     rt.use_platforms(connected.platforms)
     lifecycle = await run_db(rt.lifecycle)

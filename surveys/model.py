@@ -29,6 +29,8 @@ MIN_GROUP_CEILING: Final = 25
 DEFAULT_MIN_GROUP: Final = 5
 DEFAULT_TIMEZONE: Final = "Europe/London"
 MAX_ROLE_NAME: Final = 60
+DEFAULT_RETAIN_DAYS: Final = 730
+"""Raw answers and personal data are kept two years after a round closes, unless changed."""
 MAX_SURVEY_NAME: Final = 100
 """Survey names head messages and cards (Slack headers hold 150 characters)."""
 
@@ -152,10 +154,15 @@ class Survey:
     min_group_size: int = DEFAULT_MIN_GROUP
     timezone: str = DEFAULT_TIMEZONE
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    retain_days: int | None = DEFAULT_RETAIN_DAYS
+    """Days after a round closes that its raw answers and personal data are kept; None:
+    forever."""
     id: SurveyId | None = None
     created_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        if self.retain_days is not None and not 1 <= self.retain_days <= 36_500:
+            raise InvalidInput("the retention period must be between 1 day and 100 years")
         if not self.name.strip():
             raise InvalidInput("the survey name is empty")
         if len(self.name) > MAX_SURVEY_NAME:
@@ -253,6 +260,8 @@ class Round:
     closes_at: datetime
     state: RoundState = RoundState.DRAFT
     closed_at: datetime | None = None
+    purged_at: datetime | None = None
+    """When its raw answers and personal data were deleted (retention or purge)."""
     id: RoundId | None = None
 
     def __post_init__(self) -> None:
@@ -301,11 +310,17 @@ class Invitation:
     reminders_opt_out: bool = False
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    """The person withdrew: their answers to this round were deleted."""
     id: InvitationId | None = None
 
     @property
     def completed(self) -> bool:
         return self.completed_at is not None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
 
     @property
     def started(self) -> bool:
@@ -399,6 +414,7 @@ class RoleResponse:
     invited: int
     started: int
     completed: int
+    withdrew: int = 0
 
     @property
     def rate(self) -> float:
@@ -427,6 +443,10 @@ class RoundStatus:
         return sum(r.completed for r in self.by_role)
 
     @property
+    def withdrew(self) -> int:
+        return sum(r.withdrew for r in self.by_role)
+
+    @property
     def rate(self) -> float:
         return self.completed / self.invited if self.invited else 0.0
 
@@ -435,15 +455,16 @@ def summarise_responses(
     survey: Survey, round_: Round, invitations: Iterable[Invitation]
 ) -> RoundStatus:
     """Response counts overall and per role (roles in survey order, then any others)."""
-    counts: dict[str, list[int]] = {name: [0, 0, 0] for name in survey.role_names}
+    counts: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in survey.role_names}
     delivery: dict[DeliveryState, int] = dict.fromkeys(DeliveryState, 0)
     reminders = 0
     for inv in invitations:
         reminders += inv.reminders_sent
-        row = counts.setdefault(inv.role, [0, 0, 0])
+        row = counts.setdefault(inv.role, [0, 0, 0, 0])
         row[0] += 1
         row[1] += inv.started
         row[2] += inv.completed
+        row[3] += inv.withdrawn
         delivery[inv.delivery] += 1
     by_role = tuple(RoleResponse(role, *c) for role, c in counts.items() if c[0])
     return RoundStatus(survey.name, round_, by_role, delivery, survey.min_group_size, reminders)

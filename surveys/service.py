@@ -29,6 +29,7 @@ from surveys.importing import (
 from surveys.instrument import Instrument, default_instrument
 from surveys.model import (
     DEFAULT_MIN_GROUP,
+    DEFAULT_RETAIN_DAYS,
     DEFAULT_TIMEZONE,
     AnswerPage,
     ChannelRef,
@@ -72,6 +73,7 @@ class NewSurvey:
     min_group_size: int = DEFAULT_MIN_GROUP
     timezone: str = DEFAULT_TIMEZONE
     instrument: Instrument | None = None
+    retain_days: int | None = DEFAULT_RETAIN_DAYS
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,11 @@ def answering_refusal(
     given = (user_id,) if isinstance(user_id, str) else user_id
     if known is None or identity_key(known) not in {identity_key(i) for i in given}:
         return "This survey invitation belongs to someone else."
+    if view.invitation.withdrawn:
+        return (
+            f"You withdrew from round {view.round.number} of {view.survey.name} and your "
+            "answers were deleted, so there is nothing more to answer."
+        )
     if not view.round.accepts_answers(now):
         return (
             f"Round {view.round.number} of {view.survey.name} has closed, so answers can "
@@ -160,6 +167,7 @@ class SurveyService:
             leadership_channels=channels,
             min_group_size=spec.min_group_size,
             timezone=spec.timezone,
+            retain_days=spec.retain_days,
         )
         survey = replace(draft, roles=draft.with_roles_added(spec.roles))
         with self._uow() as uow:
@@ -443,6 +451,24 @@ class SurveyService:
                     views.append(self._view(uow, invitation.id))
         return views
 
+    def withdrawable_views(self, platform: Platform, user_id: str) -> list[InvitationView]:
+        """The person's invitations in closed rounds whose raw answers rcbot still holds, so
+        they can withdraw them (open rounds are in :meth:`views_for_user`)."""
+        views = []
+        with self._uow() as uow:
+            for person in uow.participants.by_platform_user(platform, user_id):
+                assert person.id is not None
+                for round_ in uow.rounds.for_survey(person.survey_id):
+                    if round_.state is not RoundState.CLOSED or round_.purged_at is not None:
+                        continue
+                    assert round_.id is not None
+                    invitation = uow.invitations.of_participant(round_.id, person.id)
+                    if invitation is None or invitation.id is None:
+                        continue
+                    if uow.answers.pages(invitation.id):
+                        views.append(self._view(uow, invitation.id))
+        return views
+
     def record_delivery(
         self,
         invitation_id: InvitationId,
@@ -524,6 +550,11 @@ class SurveyService:
         now = self._now()
         with self._uow() as uow:
             view = self._view(uow, invitation_id)
+            if view.invitation.withdrawn:
+                raise Conflict(
+                    f"you withdrew from round {view.round.number} of '{view.survey.name}' and "
+                    "your answers were deleted, so nothing more can be saved"
+                )
             if not view.round.accepts_answers(now):
                 raise Conflict(
                     f"round {view.round.number} of '{view.survey.name}' has closed, so answers "

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+import json
 import logging
 import os
 import signal
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +24,7 @@ from bot.cli.parsing import (
     parse_duration,
     parse_instant,
     parse_policy_changes,
+    parse_retention,
 )
 from bot.cli.show import print_ties
 from bot.content import local_date, status_lines
@@ -42,6 +46,7 @@ from surveys.model import (
     check_min_group,
 )
 from surveys.persistence import migrate
+from surveys.protection import DataProtection
 from surveys.publishing import RESULT_KINDS
 from surveys.service import NewSurvey, check_roles_argument
 
@@ -205,9 +210,17 @@ def survey_create(
     timezone: Annotated[
         str, typer.Option(help="Default IANA timezone for participants.")
     ] = DEFAULT_TIMEZONE,
+    retain: Annotated[
+        str,
+        typer.Option(
+            help="How long raw answers and personal data are kept after a round closes: "
+            "365d, 2y, ... or forever."
+        ),
+    ] = "2y",
 ) -> None:
     """Create a survey."""
     service = runtime(ctx).service()
+    retain_days = parse_retention(retain)
     survey = service.create_survey(
         NewSurvey(
             name=name,
@@ -217,10 +230,94 @@ def survey_create(
             min_group_size=min_group,
             timezone=timezone,
             instrument=load_instrument(instrument) if instrument else None,
+            retain_days=retain_days,
         )
     )
+    _warn_forever(retain_days)
     roles_text = ", ".join(survey.role_names) or "taken from the first participant import"
     out.print(f"[green]Created survey '{survey.name}'[/]. Roles: {roles_text}.")
+
+
+def _warn_forever(days: int | None) -> None:
+    if days is None:
+        err.print(
+            "[yellow]Warning:[/] raw answers and personal data of this survey will be kept "
+            "forever. Most data-protection policies need a limit; set one with "
+            "[bold]rcbot survey update NAME --retain 2y[/]."
+        )
+
+
+def _retention_text(days: int | None) -> str:
+    if days is None:
+        return "kept forever"
+    if days % 365 == 0:
+        years = days // 365
+        return f"{days} days ({years} year{'s' * (years != 1)}) after each round closes"
+    return f"{days} days after each round closes"
+
+
+def actor() -> str:
+    """Who ran this command, for the audit log: the operating-system user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user} (command line)"
+
+
+@survey_app.command("update")
+def survey_update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The survey.")],
+    retain: Annotated[
+        str | None,
+        typer.Option(
+            help="How long raw answers and personal data are kept after a round closes: "
+            "365d, 2y, ... or forever."
+        ),
+    ] = None,
+) -> None:
+    """Change a survey's settings (its retention period)."""
+    if retain is None:
+        raise UserError("Nothing to change: give --retain (e.g. --retain 365d).")
+    rt = runtime(ctx)
+    rt.service()
+    days = parse_retention(retain)
+    survey = DataProtection(rt.engine, rt.clock).set_retention(name, days, actor())
+    _warn_forever(days)
+    out.print(
+        f"[green]{survey.name}[/]: raw answers and personal data are "
+        f"{_retention_text(survey.retain_days)}."
+    )
+
+
+@survey_app.command("purge")
+def survey_purge(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The survey.")]
+) -> None:
+    """Delete now the raw answers, invitations and personal data of every closed round of a
+    survey, keeping its published results (the suppression-safe aggregates and reports)."""
+    from bot.retention import Retention
+
+    rt = runtime(ctx)
+    service = rt.service()
+    retention = Retention(service, DataProtection(rt.engine, rt.clock))
+    with err.status("Keeping the aggregates and deleting the raw data..."):
+        done, waiting = retention.purge_survey(name, actor())
+    for number in waiting:
+        out.print(
+            f"Round {number} of '{name}' is still publishing its results; the scheduler "
+            "purges it as soon as they are out (the request is recorded)."
+        )
+    if not done and not waiting:
+        out.print(f"'{name}' has no closed round whose raw data is still held; nothing to purge.")
+        return
+    for purge in done:
+        out.print(
+            f"[green]Round {purge.round_number} of '{purge.survey}' purged[/]: "
+            f"{purge.answers} answers and {purge.invitations} invitations deleted, "
+            f"{purge.people} people with no other round removed; its published results stay."
+        )
 
 
 @survey_app.command("list")
@@ -246,6 +343,7 @@ def survey_show(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> N
     channels = ", ".join(str(c) for c in survey.leadership_channels) or "none"
     out.print(f"Leadership channels: {channels}")
     out.print(f"Minimum group size: {survey.min_group_size}; timezone: {survey.timezone}")
+    out.print(f"Raw answers and personal data: {_retention_text(survey.retain_days)}")
     validated = "" if survey.instrument.validated else " (not the validated RC survey)"
     out.print(f"Questions: {survey.instrument.name}{validated}")
     table = Table("Role", "Rates")
@@ -255,7 +353,8 @@ def survey_show(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> N
     zone = survey.timezone
     for r in service.rounds(name):
         opens, closes = local_date(r.opens_at, zone), local_date(r.closes_at, zone)
-        out.print(f"Round {r.number}: {r.state.value}, {opens} to {closes}")
+        purged = "; raw data purged" if r.purged_at is not None else ""
+        out.print(f"Round {r.number}: {r.state.value}, {opens} to {closes}{purged}")
 
 
 @survey_app.command("rates")
@@ -330,6 +429,40 @@ def participants_import(
         out.print(f"Roles taken from the file: {', '.join(report.roles_added)}.")
 
 
+@participants_app.command("remove")
+def participants_remove(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's e-mail.")],
+    survey: SurveyOpt,
+) -> None:
+    """Erase a person from a survey: their answers, invitations, platform ids and queued
+    messages. Counts already published stay as published."""
+    rt = runtime(ctx)
+    rt.service()
+    erased = DataProtection(rt.engine, rt.clock).erase(email, survey, actor())
+    out.print(
+        f"[green]Erased {email.strip().lower()} from '{erased.survey}'[/]: "
+        f"{erased.answers} answers, {erased.invitations} invitations and {erased.messages} "
+        "messages deleted."
+    )
+
+
+@participants_app.command("export")
+def participants_export(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The person's e-mail.")],
+    survey: Annotated[
+        str | None, typer.Option("--survey", "-s", help="Only this survey (default: all).")
+    ] = None,
+) -> None:
+    """Everything rcbot holds about a person, as JSON on standard output (for a subject
+    access request)."""
+    rt = runtime(ctx)
+    rt.service()
+    data = DataProtection(rt.engine, rt.clock).export(email, survey, actor())
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
 @participants_app.command("list")
 def participants_list(ctx: typer.Context, survey: SurveyOpt) -> None:
     """List a survey's participants."""
@@ -396,17 +529,27 @@ def round_status(
     title = f"Round {r.number} of '{survey}': {r.state.value}"
     if r.state is RoundState.OPEN:
         title += f", {_days(left)} left"
-    table = Table("Role", "Invited", "Started", "Completed", "Response rate", title=title)
+    table = Table(
+        "Role", "Invited", "Started", "Completed", "Withdrew", "Response rate", title=title
+    )
     for role in status.by_role:
         short = role.completed < status.min_group_size
         rate = f"{role.rate:.0%}" + (" [yellow](< min group)[/]" if short else "")
-        table.add_row(role.role, str(role.invited), str(role.started), str(role.completed), rate)
+        table.add_row(
+            role.role,
+            str(role.invited),
+            str(role.started),
+            str(role.completed),
+            str(role.withdrew),
+            rate,
+        )
     table.add_section()
     table.add_row(
         "[bold]All[/]",
         str(status.invited),
         str(status.started),
         str(status.completed),
+        str(status.withdrew),
         f"[bold]{status.rate:.0%}[/]",
     )
     out.print(table)
@@ -551,6 +694,12 @@ def round_report(
             f"Round {status.round.number} of '{survey}' is still {status.round.state.value}; "
             "results are computed when it closes (rcbot round close)."
         )
+    if status.round.purged_at is not None:
+        raise UserError(
+            f"The raw answers of round {status.round.number} of '{survey}' were deleted "
+            f"under the survey's retention period; its published results are in "
+            f"{rt.settings.reports_dir}/survey-ID/round-{status.round.number}."
+        )
     with err.status("Analysing answers and drawing the pictures..."):
         report = build_report(service, survey, status.round.number, rt.settings.reports_dir)
     if report.analysis is None:
@@ -582,6 +731,36 @@ def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
             local_date(r.closes_at, zone),
         )
     out.print(table)
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+audit_app = typer.Typer(help="The audit log of data-protection actions.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    survey: Annotated[str | None, typer.Option("--survey", "-s", help="Only this survey.")] = None,
+) -> None:
+    """Erasures, exports, purges, withdrawals and retention changes: who, when, what (never
+    an answer, and never who withdrew)."""
+    rt = runtime(ctx)
+    rt.service()
+    events = DataProtection(rt.engine, rt.clock).audit_events(survey)
+    if not events:
+        out.print("The audit log is empty.")
+        return
+    for e in events:
+        where = f" [{e.survey}]" if e.survey else ""
+        whom = f" {e.subject}:" if e.subject else ""
+        out.print(
+            f"{e.at:%Y-%m-%d %H:%M} UTC  {e.actor}  {e.action}{where}{whom} {e.detail}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 # --- teams ---------------------------------------------------------------------------------

@@ -106,3 +106,27 @@ def describe_policy(policy: ReminderPolicy) -> str:
         f"{policy.max_reminders}, never two within {_span(policy.min_gap)}, only between "
         f"{policy.work_start:%H:%M} and {policy.work_end:%H:%M} local time on {days}."
     )
+
+
+_YEARS = re.compile(r"^(\d+)\s*y$")
+
+
+def parse_retention(text: str) -> int | None:
+    """A retention period in whole days: ``365d``, ``2y``, ``52w``, or ``forever`` (None)."""
+    clean = text.strip().lower()
+    if clean in {"forever", "never", "none"}:
+        return None
+    years = _YEARS.match(clean)
+    if years:
+        days = int(years.group(1)) * 365
+    else:
+        try:
+            delta = parse_duration(clean)
+        except InvalidInput:
+            raise InvalidInput(
+                f"'{text}' is not a retention period; write for example 365d, 2y or forever"
+            ) from None
+        days = -(-int(delta.total_seconds()) // 86_400)
+    if not 1 <= days <= 36_500:
+        raise InvalidInput("the retention period must be between 1 day and 100 years")
+    return days

@@ -55,6 +55,8 @@ class SurveyRow(Base):
     created_at: Mapped[datetime]
     reminder_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """NULL means rcbot's default reminder policy."""
+    retain_days: Mapped[int | None] = mapped_column(Integer, server_default="730")
+    """Days raw answers and personal data are kept after a round closes; NULL: forever."""
 
     roles: Mapped[list[RoleRow]] = relationship(
         back_populates="survey", order_by="RoleRow.position", cascade="all, delete-orphan"
@@ -135,6 +137,12 @@ class RoundRow(Base):
     opens_at: Mapped[datetime]
     closes_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
+    purge_requested_at: Mapped[datetime | None]
+    """An owner asked for the round's raw data to go now (``rcbot survey purge``); the
+    scheduler finishes the job if the command could not."""
+    aggregates: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The round's published, suppression-safe figures, kept when its raw answers go."""
 
     __table_args__ = (
         UniqueConstraint("survey_id", "number"),
@@ -159,6 +167,7 @@ class InvitationRow(Base):
     reminders_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("round_id", "participant_id"),
@@ -283,3 +292,22 @@ class FileLinkRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEventRow(Base):
+    """Who did what to whose data, and when: erasures, exports, purges, withdrawals, changes
+    of the retention period. Never an answer."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    """The operating-system user of a CLI command, ``slack:U...``/``teams:...`` of a person
+    in chat, or ``rcbot`` for the scheduler."""
+    action: Mapped[str] = mapped_column(String(40))
+    survey_id: Mapped[int | None] = mapped_column(Integer)
+    survey: Mapped[str | None] = mapped_column(String(120))
+    subject: Mapped[str | None] = mapped_column(String(254))
+    """The e-mail of the person the action concerned, if any."""
+    detail: Mapped[str] = mapped_column(String(400))

@@ -59,6 +59,7 @@ class SurveyRepository:
             timezone=survey.timezone,
             created_at=now,
             reminder_policy=_policy(survey.reminders),
+            retain_days=survey.retain_days,
         )
         self._s.add(row)
         self._write_children(row, survey)
@@ -71,6 +72,7 @@ class SurveyRepository:
         row.min_group_size = survey.min_group_size
         row.timezone = survey.timezone
         row.reminder_policy = _policy(survey.reminders)
+        row.retain_days = survey.retain_days
         self._write_children(row, survey)
         self._s.flush()
         return _survey(row)
@@ -151,6 +153,7 @@ def _survey(row: SurveyRow) -> Survey:
         min_group_size=row.min_group_size,
         timezone=row.timezone,
         reminders=ReminderPolicy.from_dict(row.reminder_policy),
+        retain_days=row.retain_days,
         created_at=row.created_at,
     )
 
@@ -347,6 +350,7 @@ class RoundRepository:
         row.opens_at = round_.opens_at
         row.closes_at = round_.closes_at
         row.closed_at = round_.closed_at
+        row.purged_at = round_.purged_at
         self._s.flush()
 
     def for_survey(self, survey_id: SurveyId) -> list[Round]:
@@ -386,6 +390,7 @@ def _round(row: RoundRow) -> Round:
         opens_at=row.opens_at,
         closes_at=row.closes_at,
         closed_at=row.closed_at,
+        purged_at=row.purged_at,
     )
 
 
@@ -398,6 +403,7 @@ _INVITATION_FIELDS = (
     "reminders_opt_out",
     "started_at",
     "completed_at",
+    "withdrawn_at",
 )
 
 

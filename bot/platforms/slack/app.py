@@ -22,9 +22,10 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from bot import content
-from bot.answering import Answering, Finished, Invalid, QuestionPage, Refused
+from bot.answering import Answering, Finished, Invalid, QuestionPage, Refused, Withdrawn
 from bot.commands import OwnerCommands
 from bot.db_boundary import run_db
+from bot.messages import Message, Text
 from bot.platform import DeliveryError, MessageRef
 from bot.platforms.slack import render
 from bot.platforms.slack.client import SlackPlatform
@@ -110,6 +111,35 @@ def build_slack_app(
         channel = (body.get("channel") or {}).get("id") or user
         await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
 
+    async def publish_home(user: str) -> None:
+        views = await run_db(answering.service.views_for_user, Platform.SLACK, user)
+        closed = await run_db(answering.service.withdrawable_views, Platform.SLACK, user)
+        sections = [content.home_section(v) for v in views]
+        sections += [content.closed_section(v) for v in closed]
+        await platform.client.views_publish(user_id=user, view=render.home_view(sections))
+
+    @app.action("rc_withdraw")
+    async def withdraw(body: dict[str, Any], ack: Ack) -> None:
+        await ack()
+        user = body["user"]["id"]
+        invitation = InvitationId(int(body["actions"][0]["value"]))
+        outcome = await run_db(answering.withdraw, invitation, Platform.SLACK, user)
+        text = outcome.reason if isinstance(outcome, Refused) else outcome.text
+        if isinstance(outcome, Withdrawn) and outcome.message_ref:
+            try:
+                await platform.update_message(
+                    MessageRef.decode(outcome.message_ref), Message(text, (Text(text),))
+                )
+            except DeliveryError as exc:
+                log.warning("could not update the invitation message: %s", exc.reason)
+        if (body.get("container") or {}).get("type") == "view" or body.get("view"):
+            await publish_home(user)
+        channel = (body.get("channel") or {}).get("id") or user
+        try:
+            await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError:
+            await platform.client.chat_postMessage(channel=user, text=text)
+
     @app.view(render.PAGE_CALLBACK)
     async def submit_page(body: dict[str, Any], ack: Ack) -> None:
         view = body["view"]
@@ -158,10 +188,7 @@ def build_slack_app(
     async def home(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
-        user = event["user"]
-        views = await run_db(answering.service.views_for_user, Platform.SLACK, user)
-        sections = [content.home_section(v) for v in views]
-        await platform.client.views_publish(user_id=user, view=render.home_view(sections))
+        await publish_home(event["user"])
 
     @app.event("message")
     async def ignore_messages() -> None:

@@ -102,6 +102,14 @@ def blocks(message: Message) -> list[Block]:
                 }
                 if button.style is not None:
                     element["style"] = button.style
+                if button.style == "danger":
+                    element["confirm"] = {
+                        "title": plain("Are you sure?", 100),
+                        "text": plain(clip(f"{button.label}: this cannot be undone.", 300)),
+                        "confirm": plain(clip(button.label, 30), 30),
+                        "deny": plain("Cancel", 30),
+                        "style": "danger",
+                    }
                 elements.append(element)
             out.append({"type": "actions", "elements": elements})
     if len(out) > MAX_MESSAGE_BLOCKS:
@@ -197,7 +205,12 @@ def home_view(sections: Sequence[Message]) -> dict[str, Any]:
     """App Home: one section per open round (or a friendly empty state)."""
     home: list[Block] = [{"type": "header", "text": plain("Working together surveys", MAX_HEADER)}]
     if not sections:
-        home.extend(section("You have no open surveys right now. Thank you for taking part."))
+        home.extend(
+            section(
+                "You have no open surveys, and rcbot holds no answers of yours. Thank you "
+                "for taking part."
+            )
+        )
     for message in sections:
         home.append({"type": "divider"})
         home.extend(blocks(message))

@@ -30,10 +30,18 @@ from microsoft_agents.hosting.core import (
 )
 
 from bot import content
-from bot.answering import Answering, Finished, Invalid, Outcome, QuestionPage, Refused
+from bot.answering import (
+    Answering,
+    Finished,
+    Invalid,
+    Outcome,
+    QuestionPage,
+    Refused,
+    Withdrawn,
+)
 from bot.commands import OwnerCommands
 from bot.db_boundary import run_db
-from bot.messages import Message, Text
+from bot.messages import Block, Divider, Header, Message, Text
 from bot.platform import DeliveryError
 from bot.platforms.teams.cards import card as message_card
 from bot.platforms.teams.cards import notice_card, page_card, parse_page_data
@@ -66,6 +74,40 @@ def outcome_card(outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Finished):
         return message_card(content.answered(outcome.view))
     return notice_card("rcbot", outcome.reason)
+
+
+PARTICIPANT_WORDS: Final = frozenset(
+    {"withdraw", "my answers", "my surveys", "surveys", "my data", "delete my answers"}
+)
+
+
+def my_surveys(answering: Answering, users: tuple[str, ...]) -> Message:
+    """A person's open rounds and the closed rounds whose answers rcbot still holds, each
+    with its buttons (Withdraw among them): the 1:1 chat's answer to "my surveys"."""
+    service = answering.service
+    seen: set[object] = set()
+    sections = []
+    for user in users:
+        for view in service.views_for_user(Platform.TEAMS, user):
+            if view.invitation.id not in seen:
+                seen.add(view.invitation.id)
+                sections.append(content.home_section(view))
+    for user in users:
+        for view in service.withdrawable_views(Platform.TEAMS, user):
+            if view.invitation.id not in seen:
+                seen.add(view.invitation.id)
+                sections.append(content.closed_section(view))
+    if not sections:
+        text = (
+            "You have no open surveys, and rcbot holds no answers of yours. Thank you for "
+            "taking part."
+        )
+        return Message(text, (Text(text),))
+    blocks: list[Block] = [Header("Your surveys")]
+    for section in sections:
+        blocks.append(Divider())
+        blocks.extend(section.blocks)
+    return Message("Your surveys", tuple(blocks))
 
 
 def build_teams_agent(
@@ -141,6 +183,10 @@ def build_teams_agent(
     async def message(context: TurnContext, state: TurnState) -> None:
         users = await run_db(remember, context)
         text = _MENTION.sub("", context.activity.text or "").strip()
+        if users and text.lower().strip(" .!?") in PARTICIPANT_WORDS:
+            card = await run_db(my_surveys, answering, users)
+            await context.send_activity(card_activity(card))
+            return
         email = await owner_email(context, users)
         reply = await commands.run(text, email)
         conversation = context.activity.conversation
@@ -182,6 +228,10 @@ def build_teams_agent(
                     answers,
                     editing=editing,
                 )
+            elif verb == "rc_withdraw":
+                invitation = InvitationId(int(values["value"]))
+                done = await run_db(answering.withdraw, invitation, Platform.TEAMS, user)
+                outcome = Refused(done.text) if isinstance(done, Withdrawn) else done
             elif verb == "rc_stop_reminders":
                 invitation = InvitationId(int(values["value"]))
                 refused = await run_db(answering.stop_reminders, invitation, Platform.TEAMS, user)
