@@ -372,6 +372,19 @@ class DataProtection:
                         "sent_at": _iso(row.sent_at),
                     }
                 )
+            platform_ids = {(Platform.SLACK.value, p.slack_user_id) for p in people} | {
+                (Platform.TEAMS.value, p.teams_user_id) for p in people
+            }
+            chats = [
+                {
+                    "platform": ref.platform,
+                    "user_id": ref.user_id,
+                    "conversation_id": ref.conversation_id,
+                    "updated_at": _iso(ref.updated_at),
+                }
+                for platform, user_id in sorted(i for i in platform_ids if i[1])
+                if (ref := uow.session.get(ConversationRefRow, (platform, user_id))) is not None
+            ]
             events = [
                 {
                     "at": _iso(e.at),
@@ -403,6 +416,7 @@ class DataProtection:
                 "invitations": invitations,
                 "answers": answers,
                 "messages": messages,
+                "chats": chats,
                 "audit_events": events,
             }
 
