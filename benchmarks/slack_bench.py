@@ -757,12 +757,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ack.add_argument("--ack-seconds", type=float, default=10.0, help="measured seconds per app")
     ack.add_argument("--ack-warmup", type=float, default=1.0, help="discarded seconds per app")
     ack.add_argument("--skip-ack", action="store_true")
+    busy = parser.add_argument_group("acknowledgement latency while busy (benchmarks/busy_ack.py)")
+    busy.add_argument("--busy-rate", type=float, default=100.0, help="requests a second to each")
+    busy.add_argument("--busy-seconds", type=float, default=10.0, help="seconds of load")
+    busy.add_argument("--busy-people", type=int, default=5000, help="the fan-out in flight")
+    busy.add_argument("--close-people", type=int, default=2000, help="the round being closed")
+    busy.add_argument("--skip-busy", action="store_true")
     return parser.parse_args(argv)
 
 
 async def run(args: argparse.Namespace) -> int:
     secret = secrets.token_hex(16)
     ack: AckResult | None = None
+    busy_rows: list[tuple[str, str]] = []
     with (
         tempfile.TemporaryDirectory(prefix="rcbot-bench-") as tmp,
         fake_slack(args.fake_in_process) as (slack, url),
@@ -778,9 +785,17 @@ async def run(args: argparse.Namespace) -> int:
             if not args.skip_ack:
                 ack = await ack_latency(world, args, secret)
                 print_ack(ack, args)
+            if not args.skip_busy:
+                from benchmarks.busy_ack import busy_ack, print_busy
+
+                busy_rows = print_busy(
+                    await busy_ack(world, args, secret, Path(tmp) / "reports"), args
+                )
         finally:
             engine.dispose()
     print_table(fan, ack)
+    for key, value in busy_rows:
+        print(f"  {key}  {value}")
     return 0 if fan.duplicates == fan.losses == fan.unsent == 0 else 1
 
 

@@ -11,7 +11,9 @@ any point publishes the round exactly once after a restart.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bot.db_boundary import run_db
@@ -21,6 +23,9 @@ from surveys.publishing import PublishJob, PublishJobs, PublishState
 from surveys.service import SurveyService
 
 log = logging.getLogger(__name__)
+
+Analyse = Callable[[SurveyService, str, int, Path], RoundReport]
+"""Builds a round's report (:func:`bot.reporting.build_report` or :class:`AnalysisProcess`)."""
 
 Hook = Callable[[str, PublishJob], None]
 """Told each step of a job ("claimed", "analysing", "analysed", "queued"); tests use it to
@@ -36,7 +41,10 @@ class Publisher:
         *,
         hook: Hook | None = None,
         keep_reports: bool = False,
+        analyse: Analyse | None = None,
     ) -> None:
+        self.analyse = analyse
+        """None: in the calling thread (build_report)."""
         self.service = service
         self.jobs = jobs
         self.reports_dir = reports_dir
@@ -88,7 +96,8 @@ class Publisher:
         status = self.service.status_of(job.round_id)
         survey = self.service.get_survey_by_id(job.survey_id)
         self._tell("analysing", job)
-        report = build_report(self.service, survey.name, status.round.number, self.reports_dir)
+        analyse = self.analyse or build_report
+        report = analyse(self.service, survey.name, status.round.number, self.reports_dir)
         self._tell("analysed", job)
         if self.reports is not None:
             self.reports[job.round_id] = report
@@ -104,3 +113,42 @@ class Publisher:
             added,
         )
         return added
+
+
+def _analyse_there(database_url: str, survey: str, number: int, reports_dir: str) -> RoundReport:
+    """In the analysis process: its own engine, the same database."""
+    from surveys.clock import SystemClock
+    from surveys.persistence.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        return build_report(SurveyService(engine, SystemClock()), survey, number, Path(reports_dir))
+    finally:
+        engine.dispose()
+
+
+class AnalysisProcess:
+    """Analyses rounds in a process of its own (started on first use, then kept), so the
+    seconds of pandas and matplotlib a big round takes never hold the web server's
+    interpreter lock while it acknowledges Slack and Teams."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(
+        self, service: SurveyService, survey: str, number: int, reports_dir: Path
+    ) -> RoundReport:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
+        future = self._pool.submit(
+            _analyse_there, self.database_url, survey, number, str(reports_dir)
+        )
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

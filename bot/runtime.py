@@ -16,7 +16,7 @@ from bot.files import PublishedFiles
 from bot.leader import leader_lock
 from bot.lifecycle import Lifecycle
 from bot.platform import ChatPlatform
-from bot.publishing import Publisher
+from bot.publishing import AnalysisProcess, Publisher
 from bot.retention import Retention
 from bot.scheduler import SchedulerHost
 from bot.settings import Settings
@@ -108,9 +108,17 @@ class Runtime:
     def publish_jobs(self) -> PublishJobs:
         return PublishJobs(self.engine, self.clock)
 
-    def publisher(self, service: SurveyService) -> Publisher:
-        """What publishes closed rounds: analysis, then the results queued in the outbox."""
-        return Publisher(service, self.publish_jobs, self.settings.reports_dir)
+    def publisher(self, service: SurveyService, *, here: bool = False) -> Publisher:
+        """What publishes closed rounds: analysis (in a process of its own unless ``here``
+        or RCBOT_ANALYSIS_PROCESS=false), then the results queued in the outbox."""
+        analyse = None
+        if self.settings.analysis_process and not here:
+            analyse = self._analysis_process
+        return Publisher(service, self.publish_jobs, self.settings.reports_dir, analyse=analyse)
+
+    @cached_property
+    def _analysis_process(self) -> AnalysisProcess:
+        return AnalysisProcess(self.settings.database_url)
 
     def scheduler(self, lifecycle: Lifecycle) -> SchedulerHost:
         return SchedulerHost(
@@ -121,6 +129,8 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if "_analysis_process" in self.__dict__:
+            self._analysis_process.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
 

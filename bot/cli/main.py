@@ -616,7 +616,7 @@ def _publish(rt: Runtime, survey: str, number: int) -> None:
     try:
         out.print("No rcbot server is running, so this command publishes the results itself.")
         service = rt.service()
-        publisher = rt.publisher(service)
+        publisher = rt.publisher(service, here=True)
         with err.status("Analysing answers and drawing the pictures..."):
             while publisher.run_one():
                 pass

@@ -73,6 +73,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Write-ahead logging: readers (a round's analysis reading every answer) no longer block
+    # writers (pages being saved, the outbox being marked), which the server does at once.
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ class Served:
     users: dict[str, str]
     base: str
 
-    async def until(self, condition: Any, seconds: float = 10) -> None:
+    async def until(self, condition: Any, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
         while not condition():
             if time.monotonic() > deadline:
@@ -376,3 +377,41 @@ async def test_rcbot_round_close_without_a_server_publishes_itself(
         assert len(slack.channel_messages("CLEAD")) == 2
         status = await asyncio.to_thread(cli, url, "round", "status", "--survey", "Chemo", env=env)
         assert "The summary of round 1 to slack:CLEAD was sent" in status
+
+
+async def test_rc_close_on_a_big_round_acknowledges_while_the_analysis_waits(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/rc close` on a 2,000-person round: the analysis is held back until the owner has
+    the acknowledgement, so if the answer waited on the analysis this test would hang (and
+    time out) instead of seeing the events in this order."""
+    from bot.publishing import AnalysisProcess
+    from bot.reporting import build_report
+
+    s = served
+    events: list[str] = []
+    release = threading.Event()
+
+    def held_build(_: AnalysisProcess, *args: Any) -> Any:
+        events.append("analysis started")
+        assert release.wait(60), "the analysis was never released"
+        events.append("analysis released")
+        return build_report(*args)
+
+    monkeypatch.setattr(AnalysisProcess, "__call__", held_build)
+    rows = "\n".join(
+        f"big{i}@nhs.net,B {i},{('Nurses', 'Doctors')[i % 2]},teams" for i in range(2000)
+    )
+    s.service.create_survey(
+        NewSurvey("Big", owners=["lead@nhs.net"], leadership_channels=["slack:CLEAD"])
+    )
+    s.service.import_participants("Big", parse_csv_text("email,name,role,platform\n" + rows))
+    s.service.open_round("Big", MONDAY + timedelta(days=14))
+    reply = await s.side.command(s.users["lead@nhs.net"], "close Big")
+    events.append("acknowledged")
+    assert "Round 1 of Big is closed with 0 of 2000 answered" in json.dumps(reply)
+    assert "analysis released" not in events
+    release.set()
+    await s.until(lambda: bool(s.slack.channel_messages("CLEAD")), seconds=30)
+    assert events.index("acknowledged") < events.index("analysis released")
+    assert "Not enough answers" in json.dumps(s.slack.channel_messages("CLEAD"))
