@@ -415,3 +415,30 @@ async def test_rc_close_on_a_big_round_acknowledges_while_the_analysis_waits(
     await s.until(lambda: bool(s.slack.channel_messages("CLEAD")), seconds=30)
     assert events.index("acknowledged") < events.index("analysis released")
     assert "Not enough answers" in json.dumps(s.slack.channel_messages("CLEAD"))
+
+
+async def test_a_slow_page_save_is_acknowledged_first_and_shown_after(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database is slow (here: the save is held back until the acknowledgement has
+    arrived), Slack still gets its answer in time, and the next page follows by views.update."""
+    from bot.answering import Answering
+
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
+    view = await s.open_page("ann@nhs.net")
+    release = threading.Event()
+    real_submit = Answering.submit
+
+    def held_submit(self: Answering, *args: Any, **kwargs: Any) -> Any:
+        assert release.wait(60), "never released"
+        return real_submit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Answering, "submit", held_submit)
+    reply = await s.answer("ann@nhs.net", view)
+    assert reply["response_action"] == "update"
+    assert "Saving your answers" in json.dumps(reply["view"])
+    release.set()
+    await s.until(lambda: bool(s.slack.calls("views.update")))
+    assert s.slack.calls("views.update")[-1]["view"]["title"]["text"] == "Role 2 of 2"

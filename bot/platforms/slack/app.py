@@ -10,11 +10,12 @@ signing secret.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -22,8 +23,16 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from bot import content
-from bot.answering import Answering, Finished, Invalid, QuestionPage, Refused, Withdrawn
-from bot.commands import OwnerCommands
+from bot.answering import (
+    Answering,
+    Finished,
+    Invalid,
+    Outcome,
+    QuestionPage,
+    Refused,
+    Withdrawn,
+)
+from bot.commands import OwnerCommands, Reply
 from bot.db_boundary import run_db
 from bot.messages import Message, Text
 from bot.platform import DeliveryError, MessageRef
@@ -34,6 +43,9 @@ from surveys.model import Email, InvitationId, Platform
 log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
+ACK_BUDGET: Final = 1.5
+"""Seconds a listener may take to answer inside the acknowledgement; past it, rcbot
+acknowledges at once and answers afterwards, well inside Slack's 3 seconds."""
 
 
 class SeenEvents:
@@ -140,39 +152,68 @@ def build_slack_app(
         except SlackApiError:
             await platform.client.chat_postMessage(channel=user, text=text)
 
+    def page_outcome_view(outcome: Outcome) -> tuple[str, dict[str, Any]]:
+        """How a submitted page is answered: ("errors", errors) or ("update", view)."""
+        if isinstance(outcome, Invalid):
+            errors = {
+                k or outcome.page.questions[0].dimension: v for k, v in outcome.errors.items()
+            }
+            return "errors", errors
+        if isinstance(outcome, QuestionPage):
+            return "update", render.page_view(outcome)
+        if isinstance(outcome, Finished):
+            closes = outcome.view.round.closes_at
+            zone = outcome.view.participant.effective_timezone(outcome.view.survey)
+            return "update", render.notice_view(
+                "Thank you",
+                "**Thank you.** Your answers are saved. You can change them until "
+                f"{content.local_date(closes, zone)} with the Edit button in our chat.",
+            )
+        return "update", render.notice_view("rcbot", outcome.reason)
+
     @app.view(render.PAGE_CALLBACK)
     async def submit_page(body: dict[str, Any], ack: Ack) -> None:
         view = body["view"]
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         invitation = InvitationId(int(meta["inv"]))
-        outcome = await run_db(
-            answering.submit,
-            invitation,
-            Platform.SLACK,
-            user,
-            str(meta["role"]),
-            render.page_values(view.get("state") or {}),
-            editing=bool(meta.get("edit")),
+        work = asyncio.ensure_future(
+            run_db(
+                answering.submit,
+                invitation,
+                Platform.SLACK,
+                user,
+                str(meta["role"]),
+                render.page_values(view.get("state") or {}),
+                editing=bool(meta.get("edit")),
+            )
         )
-        if isinstance(outcome, Invalid):
-            errors = {
-                k or outcome.page.questions[0].dimension: v for k, v in outcome.errors.items()
-            }
-            await ack(response_action="errors", errors=errors)
-        elif isinstance(outcome, QuestionPage):
-            await ack(response_action="update", view=render.page_view(outcome))
-        elif isinstance(outcome, Finished):
-            closes = outcome.view.round.closes_at
-            zone = outcome.view.participant.effective_timezone(outcome.view.survey)
+        # Answer in the acknowledgement when the page is saved in time (the usual case);
+        # otherwise acknowledge now with "saving" and show the outcome with views.update,
+        # so Slack's 3 seconds never depend on the database.
+        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
+        if not done:
             await ack(
                 response_action="update",
-                view=render.notice_view(
-                    "Thank you",
-                    "**Thank you.** Your answers are saved. You can change them until "
-                    f"{content.local_date(closes, zone)} with the Edit button in our chat.",
-                ),
+                view=render.notice_view("rcbot", "Saving your answers..."),
             )
+            outcome = await work
+            action, shown = page_outcome_view(outcome)
+            if action == "errors":  # too late to mark the fields: show the page again
+                assert isinstance(outcome, Invalid)
+                shown = render.page_view(outcome.page)
+            try:
+                await platform.client.views_update(view_id=view["id"], view=shown)
+            except SlackApiError as exc:
+                log.warning("could not update the page: %s", exc.response.get("error"))
+        else:
+            outcome = work.result()
+            action, shown = page_outcome_view(outcome)
+            if action == "errors":
+                await ack(response_action="errors", errors=shown)
+            else:
+                await ack(response_action="update", view=shown)
+        if isinstance(outcome, Finished):
             ref = outcome.view.invitation.message_ref
             if ref:
                 try:
@@ -181,8 +222,6 @@ def build_slack_app(
                     )
                 except DeliveryError as exc:
                     log.warning("could not update the invitation message: %s", exc.reason)
-        else:
-            await ack(response_action="update", view=render.notice_view("rcbot", outcome.reason))
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any]) -> None:
@@ -195,15 +234,27 @@ def build_slack_app(
         """DMs to the bot need no answer; acknowledging them stops Slack retrying."""
 
     @app.command("/rc")
-    async def owner_command(body: dict[str, Any], ack: Ack) -> None:
-        # Answered in the acknowledgement itself (ephemeral): no response_url round trip.
-        email = await _email_of(platform, body["user_id"])
-        reply = await commands.run(body.get("text") or "", email)
-        await ack(
-            text=render.fallback(reply.message),
-            blocks=render.blocks(reply.message),
-            response_type="in_channel" if reply.public else "ephemeral",
-        )
+    async def owner_command(body: dict[str, Any], ack: Ack, respond: Any) -> None:
+        async def run() -> Reply:
+            email = await _email_of(platform, body["user_id"])
+            return await commands.run(body.get("text") or "", email)
+
+        # Answered in the acknowledgement itself (ephemeral) when it is ready in time, as it
+        # usually is; otherwise acknowledged at once and answered through response_url.
+        work = asyncio.ensure_future(run())
+        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
+        if not done:
+            await ack(text="Working on it...", response_type="ephemeral")
+        reply = await work
+        answer = {
+            "text": render.fallback(reply.message),
+            "blocks": render.blocks(reply.message),
+            "response_type": "in_channel" if reply.public else "ephemeral",
+        }
+        if done:
+            await ack(**answer)
+        else:
+            await respond(**answer)
 
     return app
 
