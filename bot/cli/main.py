@@ -506,7 +506,7 @@ def round_open(
     round_ = service.open_round(survey, close, start)
     when = (
         "now open"
-        if round_.state.value == "open"
+        if round_.state is RoundState.OPEN
         else f"scheduled for {local_date(round_.opens_at, zone)}"
     )
     out.print(
