@@ -73,18 +73,32 @@ def suppression_notes(analysis: Analysis, quote: Callable[[str], str] = str) -> 
     """Plain-language notes on what is hidden and why; ``quote`` formats role names."""
     k = analysis.min_group
     notes = [
-        f"A tie (one role about another) is shown only when at least {k} people answered "
-        "about it; otherwise its scores, band and n are left empty in every file and image.",
-        f"A dimension inside a shown tie is left empty when fewer than {k} people answered it.",
-        f"A role with fewer than {k} respondents has its own count, reported-by and within-role "
-        "figures hidden; what other roles report about it (received) is still shown.",
-        "Totals (role reported-by and received, overall RC, dimension profiles, reliability, "
-        "changes since the last round) use only the answers in ties that are shown. A hidden "
-        "tie therefore cannot be worked out by subtracting shown figures from a total; the "
-        "price is that a role's total covers only the partners whose ties are shown.",
-        "Response rates: a group with fewer than "
-        f"{k} completed answers shows only how many were invited; where the total minus the "
-        "shown groups would reveal a small number, a further group is hidden as well.",
+        f"A cell (what one role said about one partner role on one of the seven questions) "
+        f"is shown only when at least {k} people answered it. Answers in a hidden cell are "
+        "left out of every figure, for everyone: a tie's n, RC index and subscores use only "
+        "its shown questions, and a hidden question is left empty.",
+        f"A tie (one role about another) is shown only when at least one of its questions "
+        f"is, so at least {k} people stand behind it; otherwise its scores, band and n are "
+        "left empty in every file and image.",
+        "A tie that nobody answered, or that nobody was asked about, looks exactly like a "
+        f"hidden one (empty, or 'n<{k}' in the pictures), and every role is listed whether "
+        "or not anyone in it answered: nothing shows whether a hidden group is empty or small.",
+        "A role's own count, reported-by and within-role figures cover its respondents' "
+        f"answers in shown ties only, and are hidden when fewer than {k} of them have answers "
+        "there; what other roles report about it (received) comes from their shown ties.",
+        "Totals (role reported-by and received, overall RC, within and between roles, "
+        "dimension profiles, reliability, changes since the last round and the extract) use "
+        "only shown cells. A hidden answer therefore cannot be worked out by subtracting "
+        "shown figures from a total; the price is that a tie's RC covers its shown questions "
+        "and a role's total covers the partners whose ties are shown.",
+        f"Response rates: invited and completed counts below {k} (zero included) are hidden, "
+        "for everyone, each role and each team; further counts are hidden wherever adding and "
+        "subtracting the shown ones (across roles, teams and the total) would give a hidden "
+        "one. A rate is shown only with both of its counts.",
+        "What no rule can hide: when everyone in a shown tie gave the same answer, the mean "
+        f"tells each of them what the others said; someone in a tie of exactly {k} people can "
+        "subtract their own answers from the shown total to learn the sum of the others'; and "
+        "a rate of 100% shows that everyone in that group answered.",
         "Individual answers are never shown. Answers are confidential, not anonymous: the bot "
         "knows who has not answered only to send reminders.",
     ]
@@ -304,9 +318,10 @@ def _extract_rates(
         part = rates[rates["by"] == by].copy()
         part["family"] = part["group"].map(fam) if by == "role" else part["group"]
         for label, group in part.groupby("family", sort=True):
-            hidden = bool(group["suppressed"].any())
-            invited = int(group["invited"].sum())
-            completed = None if hidden else int(group["completed"].sum())
+            # A family's count is shown only when every member's is: a sum of shown counts
+            # adds nothing a reader could not add up from the table already.
+            invited = None if group["invited"].isna().any() else int(group["invited"].sum())
+            completed = None if group["completed"].isna().any() else int(group["completed"].sum())
             rows.append(
                 {
                     "by": by,
@@ -314,7 +329,7 @@ def _extract_rates(
                     "invited": invited,
                     "completed": completed,
                     "rate": _round(completed / invited)
-                    if completed is not None and invited
+                    if completed is not None and invited is not None and invited
                     else None,
                 }
             )

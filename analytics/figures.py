@@ -4,7 +4,13 @@ Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, so d
 no display, touches no global pyplot state and is safe in a web worker. Scores are coloured
 with ColorBrewer's RdYlBu (readable with the common colour-vision deficiencies), centred on
 the moderate band, so weak ties are red-orange and strong ties blue; every coloured value is
-also printed as a number. Suppressed figures are grey, hatched and labelled ``n<N``.
+also printed as a number. Suppressed figures are grey, hatched and labelled ``n<N``, and a
+figure nobody answered looks exactly the same.
+
+Each picture is drawn only from a small frozen data object (:func:`heatmap_data`,
+:func:`network_data`, :func:`dimension_data`, :func:`trend_data`; all of them:
+:func:`figure_data`), a pure function of the published :class:`Analysis`, so tests can check
+what a picture shows without reading pixels.
 """
 
 from __future__ import annotations
@@ -39,7 +45,6 @@ WIDTH_PX = 1200
 HEIGHT_PX = 900
 DPI = 100
 SUPPRESSED_GREY = "#d9d9d9"
-ABSENT = "#ffffff"
 # Okabe & Ito's palette, distinguishable with colour-vision deficiencies.
 SERIES_COLOURS = (
     "#0072B2",
@@ -64,37 +69,158 @@ DIMENSION_LABELS = {
 
 
 @dataclass(frozen=True)
-class _Tie:
-    """One row of the published tie table with plain Python types."""
+class Scale:
+    """The band limits the colours are centred on."""
 
-    source: str
-    target: str
-    rc: float | None
-    n: int | None
-    suppressed: bool
+    weak_below: float
+    strong_above: float
 
 
-def _ties(analysis: Analysis) -> list[_Tie]:
-    frame = analysis.ties
+@dataclass(frozen=True)
+class HeatmapData:
+    """Rows rate columns; a cell is (RC, n) when its tie is shown, None when it is hidden
+    (fewer than ``min_group`` respondents, or nobody answered or was asked about it)."""
+
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    cells: tuple[tuple[tuple[float, int] | None, ...], ...]
+    min_group: int
+    scale: Scale
+
+
+@dataclass(frozen=True)
+class NetworkData:
+    """Roles on a circle, an arrow per shown tie between two roles (source, target, RC),
+    and each role's shown within-role RC (None: hidden, for whatever reason)."""
+
+    roles: tuple[str, ...]
+    edges: tuple[tuple[str, str, float], ...]
+    within: tuple[float | None, ...]
+    min_group: int
+    scale: Scale
+
+
+@dataclass(frozen=True)
+class DimensionData:
+    """Mean per dimension over all shown cells (None: hidden), and per respondent role the
+    dimensions it has shown cells in; ``overall`` is empty when nothing is shown."""
+
+    overall: tuple[float | None, ...]
+    by_role: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]
+    min_group: int
+    scale: Scale
+
+
+@dataclass(frozen=True)
+class TrendData:
+    """The ties with the largest changes (label, change, interval low, high, within noise),
+    in drawing order."""
+
+    ties: tuple[tuple[str, float, float, float, bool], ...]
+    coverage: int
+
+
+def _scale(analysis: Analysis) -> Scale:
+    return Scale(analysis.bands.weak_below, analysis.bands.strong_above)
+
+
+def _shown_ties(analysis: Analysis) -> dict[tuple[str, str], tuple[float, int]]:
+    """(respondent role, partner role) -> (RC, n) of every shown tie."""
+    frame = analysis.ties[~analysis.ties["suppressed"].to_numpy(dtype=bool)]
     rc = frame["rc_index"].to_numpy(dtype=np.float64, na_value=np.nan)
     n = frame["n"].to_numpy(dtype=np.float64, na_value=np.nan)
-    return [
-        _Tie(
-            source=str(source),
-            target=str(target),
-            rc=None if math.isnan(value) else float(value),
-            n=None if math.isnan(count) else int(count),
-            suppressed=bool(hidden),
+    return {
+        (str(source), str(target)): (float(value), int(count))
+        for source, target, value, count in zip(
+            frame["respondent_role"], frame["partner_role"], rc, n, strict=True
         )
-        for source, target, value, count, hidden in zip(
-            frame["respondent_role"],
-            frame["partner_role"],
-            rc,
-            n,
-            frame["suppressed"].to_numpy(dtype=bool),
-            strict=True,
+        if not (math.isnan(value) or math.isnan(count))
+    }
+
+
+def heatmap_data(analysis: Analysis) -> HeatmapData:
+    shown = _shown_ties(analysis)
+    rows, columns = tuple(analysis.respondent_roles), tuple(analysis.partner_roles)
+    cells = tuple(tuple(shown.get((row, column)) for column in columns) for row in rows)
+    return HeatmapData(rows, columns, cells, analysis.min_group, _scale(analysis))
+
+
+def network_data(analysis: Analysis) -> NetworkData:
+    shown = _shown_ties(analysis)
+    roles = tuple(dict.fromkeys([*analysis.respondent_roles, *analysis.partner_roles]))
+    edges = tuple(
+        (source, target, rc)
+        for (source, target), (rc, _) in shown.items()
+        if source != target and source in roles and target in roles
+    )
+    within = tuple(shown[(role, role)][0] if (role, role) in shown else None for role in roles)
+    return NetworkData(roles, edges, within, analysis.min_group, _scale(analysis))
+
+
+def dimension_data(analysis: Analysis, *, max_roles: int = 8) -> DimensionData:
+    frame = analysis.dimensions
+    overall_means = frame[frame["scope"] == OVERALL].set_index("dimension")["mean"]
+    overall: tuple[float | None, ...] = ()
+    if not overall_means.empty:
+        overall = tuple(
+            float(v) if v is not None and np.isfinite(v) else None
+            for v in (overall_means.get(d) for d in DIMENSIONS)
         )
-    ]
+    by_role_frame = frame[frame["scope"] == BY_ROLE]
+    names = list(dict.fromkeys(str(r) for r in by_role_frame["role"]))[:max_roles]
+    by_role = []
+    for role in names:
+        means = by_role_frame[by_role_frame["role"] == role].set_index("dimension")["mean"]
+        by_role.append(
+            (
+                role,
+                tuple(
+                    (d, float(means[d]))
+                    for d in DIMENSIONS
+                    if d in means.index and np.isfinite(means[d])
+                ),
+            )
+        )
+    return DimensionData(overall, tuple(by_role), analysis.min_group, _scale(analysis))
+
+
+def trend_data(analysis: Analysis, *, max_ties: int = 20) -> TrendData:
+    if analysis.trends is None:
+        raise ValueError("there is no previous round to compare with")
+    trends = analysis.trends
+    ties = trends.ties
+    coverage = round(trends.options.confidence * 100)
+    if ties.empty:
+        return TrendData((), coverage)
+    change = ties["change"].to_numpy(dtype=np.float64)
+    order = np.argsort(-np.abs(change), kind="stable")[:max_ties]
+    order = order[np.argsort(change[order], kind="stable")]
+    low = ties["ci_low"].to_numpy(dtype=np.float64)
+    high = ties["ci_high"].to_numpy(dtype=np.float64)
+    noise = ties["within_noise"].to_numpy(dtype=bool)
+    rows = tuple(
+        (
+            f"{ties['respondent_role'].iloc[i]} about {ties['partner_role'].iloc[i]}",
+            float(change[i]),
+            float(low[i]),
+            float(high[i]),
+            bool(noise[i]),
+        )
+        for i in order.tolist()
+    )
+    return TrendData(rows, coverage)
+
+
+def figure_data(analysis: Analysis) -> dict[str, object]:
+    """What each picture of :func:`analytics.exports.write_all` is drawn from, by file name."""
+    data: dict[str, object] = {
+        "heatmap.png": heatmap_data(analysis),
+        "network.png": network_data(analysis),
+        "dimensions.png": dimension_data(analysis),
+    }
+    if analysis.trends is not None:
+        data["trend.png"] = trend_data(analysis)
+    return data
 
 
 def _colour_map() -> Colormap:
@@ -103,8 +229,8 @@ def _colour_map() -> Colormap:
     return colormaps["RdYlBu"]
 
 
-def _norm(analysis: Analysis) -> TwoSlopeNorm:
-    centre = (analysis.bands.weak_below + analysis.bands.strong_above) / 2
+def _norm(scale: Scale) -> TwoSlopeNorm:
+    centre = (scale.weak_below + scale.strong_above) / 2
     return TwoSlopeNorm(vmin=MIN_SCORE, vcenter=centre, vmax=MAX_SCORE)
 
 
@@ -133,8 +259,8 @@ def _font_size(count: int) -> float:
     return float(max(7, min(13, 15 - count * 0.6)))
 
 
-def _band_ticks(analysis: Analysis) -> list[float]:
-    return [MIN_SCORE, analysis.bands.weak_below, analysis.bands.strong_above, MAX_SCORE]
+def _band_ticks(scale: Scale) -> list[float]:
+    return [MIN_SCORE, scale.weak_below, scale.strong_above, MAX_SCORE]
 
 
 def _empty_message(axes: Axes, message: str) -> None:
@@ -147,23 +273,20 @@ def _empty_message(axes: Axes, message: str) -> None:
 
 def heatmap(analysis: Analysis, path: str | Path) -> Path:
     """Role x role matrix of tie RC: rows rate columns; n in every cell; hidden cells hatched."""
-    rows = list(analysis.respondent_roles)
-    columns = list(analysis.partner_roles)
+    return draw_heatmap(heatmap_data(analysis), path)
+
+
+def draw_heatmap(data: HeatmapData, path: str | Path) -> Path:
+    rows, columns = list(data.rows), list(data.columns)
     figure = _new_figure()
     axes = figure.add_axes((0.2, 0.17, 0.66, 0.7))
     cmap = _colour_map()
-    norm = _norm(analysis)
+    norm = _norm(data.scale)
     size = _font_size(max(len(rows), len(columns)))
-    lookup = {(t.source, t.target): t for t in _ties(analysis)}
     for i, row in enumerate(rows):
-        for j, column in enumerate(columns):
-            tie = lookup.get((row, column))
+        for j, cell in enumerate(data.cells[i]):
             x, y = j, len(rows) - 1 - i
-            if tie is None:
-                axes.add_patch(Rectangle((x, y), 1, 1, facecolor=ABSENT, edgecolor="#bbbbbb"))
-                axes.text(x + 0.5, y + 0.5, "-", ha="center", va="center", fontsize=size)
-                continue
-            if tie.suppressed or tie.rc is None:
+            if cell is None:  # hidden, or nobody answered: drawn the same
                 axes.add_patch(
                     Rectangle(
                         (x, y),
@@ -178,7 +301,7 @@ def heatmap(analysis: Analysis, path: str | Path) -> Path:
                 axes.text(
                     x + 0.5,
                     y + 0.5,
-                    f"n<{analysis.min_group}",
+                    f"n<{data.min_group}",
                     ha="center",
                     va="center",
                     fontsize=size,
@@ -186,17 +309,18 @@ def heatmap(analysis: Analysis, path: str | Path) -> Path:
                     bbox={"facecolor": SUPPRESSED_GREY, "edgecolor": "none", "pad": 1},
                 )
                 continue
-            colour = cmap(norm(tie.rc))
+            rc, n = cell
+            colour = cmap(norm(rc))
             axes.add_patch(Rectangle((x, y), 1, 1, facecolor=colour, edgecolor="white"))
             axes.text(
                 x + 0.5,
                 y + 0.5,
-                f"{tie.rc:.2f}\nn={tie.n}",
+                f"{rc:.2f}\nn={n}",
                 ha="center",
                 va="center",
                 fontsize=size,
                 color=_text_colour(colour),
-                fontweight="bold" if row == column else "normal",
+                fontweight="bold" if row == columns[j] else "normal",
             )
         if row in columns:  # outline the within-role cell
             j = columns.index(row)
@@ -219,21 +343,20 @@ def heatmap(analysis: Analysis, path: str | Path) -> Path:
         0.5,
         0.915,
         f"Mean RC (1-5) that the row's respondents report about the column role; n = "
-        f"respondents. Hatched: fewer than {analysis.min_group} respondents, hidden.",
+        f"respondents. Hatched: hidden, fewer than {data.min_group} respondents (or none).",
         ha="center",
         fontsize=10.5,
         wrap=True,
     )
     bar_axes = figure.add_axes((0.89, 0.17, 0.025, 0.7))
-    mappable = _scalar_mappable(analysis)
-    bar = figure.colorbar(mappable, cax=bar_axes)
-    bar.set_ticks(_band_ticks(analysis))
+    bar = figure.colorbar(_scalar_mappable(data.scale), cax=bar_axes)
+    bar.set_ticks(_band_ticks(data.scale))
     bar.set_label("RC score (weak < 3.5, moderate, strong > 4.0)", fontsize=11)
     return _save(figure, path)
 
 
-def _scalar_mappable(analysis: Analysis) -> ScalarMappable:
-    return ScalarMappable(norm=_norm(analysis), cmap=_colour_map())
+def _scalar_mappable(scale: Scale) -> ScalarMappable:
+    return ScalarMappable(norm=_norm(scale), cmap=_colour_map())
 
 
 # --------------------------------------------------------------------------- network
@@ -241,7 +364,11 @@ def _scalar_mappable(analysis: Analysis) -> ScalarMappable:
 
 def network_map(analysis: Analysis, path: str | Path) -> Path:
     """Roles on a circle; an arrow A->B is what A reports about B, coloured and sized by RC."""
-    roles = list(dict.fromkeys([*analysis.respondent_roles, *analysis.partner_roles]))
+    return draw_network(network_data(analysis), path)
+
+
+def draw_network(data: NetworkData, path: str | Path) -> Path:
+    roles = list(data.roles)
     figure = _new_figure()
     axes = figure.add_axes((0.03, 0.04, 0.8, 0.86))
     axes.set_aspect("equal")
@@ -259,7 +386,7 @@ def network_map(analysis: Analysis, path: str | Path) -> Path:
         _empty_message(axes, "No roles to show")
         return _save(figure, path)
     cmap = _colour_map()
-    norm = _norm(analysis)
+    norm = _norm(data.scale)
     count = len(roles)
     angles = [math.pi / 2 - 2 * math.pi * k / count for k in range(count)]
     position = {role: (math.cos(a), math.sin(a)) for role, a in zip(roles, angles, strict=True)}
@@ -267,31 +394,16 @@ def network_map(analysis: Analysis, path: str | Path) -> Path:
     size = _font_size(count) + 1
     node_points = radius * 0.86 * HEIGHT_PX * 0.86 / 2.6  # node radius in points, roughly
 
-    within: dict[str, _Tie] = {}
-    for tie in _ties(analysis):
-        source, target = tie.source, tie.target
-        if source == target:
-            within[source] = tie
-            continue
-        if source not in position or target not in position:
-            continue
-        if tie.suppressed or tie.rc is None:
-            style: dict[str, Any] = {
-                "color": "#9a9a9a",
-                "linestyle": ":",
-                "linewidth": 1.0,
-                "arrowstyle": "-",
-            }
-        else:
-            width = 0.8 + 4.2 * (tie.rc - MIN_SCORE) / (MAX_SCORE - MIN_SCORE)
-            style = {
-                "color": cmap(norm(tie.rc)),
-                "linewidth": width,
-                "arrowstyle": "-|>",
-                "mutation_scale": 16,
-                # a dark outline keeps pale (moderate) colours visible on white
-                "path_effects": [withStroke(linewidth=width + 1.6, foreground="#4d4d4d")],
-            }
+    for source, target, rc in data.edges:
+        width = 0.8 + 4.2 * (rc - MIN_SCORE) / (MAX_SCORE - MIN_SCORE)
+        style: dict[str, Any] = {
+            "color": cmap(norm(rc)),
+            "linewidth": width,
+            "arrowstyle": "-|>",
+            "mutation_scale": 16,
+            # a dark outline keeps pale (moderate) colours visible on white
+            "path_effects": [withStroke(linewidth=width + 1.6, foreground="#4d4d4d")],
+        }
         axes.add_patch(
             FancyArrowPatch(
                 position[source],
@@ -303,14 +415,12 @@ def network_map(analysis: Analysis, path: str | Path) -> Path:
                 **style,
             )
         )
-    for role in roles:
+    for role, value in zip(roles, data.within, strict=True):
         x, y = position[role]
-        own = within.get(role)
-        value = None if own is None or own.suppressed else own.rc
         face: str | tuple[float, float, float, float]
-        if value is None:
-            face, hatch = SUPPRESSED_GREY, ("///" if own is not None else None)
-            caption = f"within: n<{analysis.min_group}" if own is not None else ""
+        if value is None:  # hidden, or nobody answered: drawn the same
+            face, hatch = SUPPRESSED_GREY, "///"
+            caption = f"within: n<{data.min_group}"
         else:
             face, hatch = cmap(norm(value)), None
             caption = f"within: {value:.2f}"
@@ -321,7 +431,7 @@ def network_map(analysis: Analysis, path: str | Path) -> Path:
         axes.text(
             x * outward,
             y * outward,
-            _wrap(role, 18) + (f"\n{caption}" if caption else ""),
+            _wrap(role, 18) + f"\n{caption}",
             ha="center" if abs(x) < 0.3 else ("left" if x > 0 else "right"),
             va="center" if abs(x) >= 0.3 else ("bottom" if y > 0 else "top"),
             fontsize=size,
@@ -335,13 +445,13 @@ def network_map(analysis: Analysis, path: str | Path) -> Path:
         for v in (2, 3, 4, 5)
     ]
     handles.append(
-        Line2D([], [], color="#9a9a9a", linestyle=":", label=f"hidden (n<{analysis.min_group})")
+        Line2D([], [], color="white", label=f"no arrow: hidden (n<{data.min_group}) or none")
     )
     handles.append(Patch(facecolor="white", edgecolor="black", label="node colour: within role"))
     figure.legend(handles=handles, loc="lower right", fontsize=10, frameon=False)
     bar_axes = figure.add_axes((0.9, 0.3, 0.022, 0.55))
-    bar = figure.colorbar(_scalar_mappable(analysis), cax=bar_axes)
-    bar.set_ticks(_band_ticks(analysis))
+    bar = figure.colorbar(_scalar_mappable(data.scale), cax=bar_axes)
+    bar.set_ticks(_band_ticks(data.scale))
     bar.set_label("RC score", fontsize=11)
     return _save(figure, path)
 
@@ -351,46 +461,43 @@ def network_map(analysis: Analysis, path: str | Path) -> Path:
 
 def dimension_profile(analysis: Analysis, path: str | Path, *, max_roles: int = 8) -> Path:
     """The seven dimensions: bars for all published ties, markers for each respondent role."""
+    return draw_dimensions(dimension_data(analysis, max_roles=max_roles), path)
+
+
+def draw_dimensions(data: DimensionData, path: str | Path) -> Path:
     figure = _new_figure()
     axes = figure.add_axes((0.25, 0.1, 0.5, 0.76))
     figure.suptitle("Relational Coordination by dimension", fontsize=18, y=0.97)
-    frame = analysis.dimensions
-    overall = frame[frame["scope"] == OVERALL].set_index("dimension")["mean"]
-    if overall.empty:
-        _empty_message(axes, f"Not enough respondents (fewer than {analysis.min_group})")
+    if not data.overall:
+        _empty_message(axes, f"Not enough respondents (fewer than {data.min_group})")
         return _save(figure, path)
     cmap = _colour_map()
-    norm = _norm(analysis)
-    bands = analysis.bands
-    axes.axvspan(MIN_SCORE, bands.weak_below, color="#fdd9c4", alpha=0.35, zorder=0)
-    axes.axvspan(bands.weak_below, bands.strong_above, color="#fff4c2", alpha=0.35, zorder=0)
-    axes.axvspan(bands.strong_above, MAX_SCORE, color="#d4e6f4", alpha=0.35, zorder=0)
+    norm = _norm(data.scale)
+    scale = data.scale
+    axes.axvspan(MIN_SCORE, scale.weak_below, color="#fdd9c4", alpha=0.35, zorder=0)
+    axes.axvspan(scale.weak_below, scale.strong_above, color="#fff4c2", alpha=0.35, zorder=0)
+    axes.axvspan(scale.strong_above, MAX_SCORE, color="#d4e6f4", alpha=0.35, zorder=0)
     positions = np.arange(len(DIMENSIONS))[::-1].astype(float)
     positions[len(COMMUNICATION) :] -= 0.5  # a gap between communication and relationship
-    for pos, name in zip(positions, DIMENSIONS, strict=True):
-        value = overall.get(name)
-        if value is None or not np.isfinite(value):
-            axes.text(MIN_SCORE + 0.05, pos, f"hidden (n<{analysis.min_group})", va="center")
+    for pos, value in zip(positions, data.overall, strict=True):
+        if value is None:
+            axes.text(MIN_SCORE + 0.05, pos, f"hidden (n<{data.min_group})", va="center")
             continue
         axes.barh(
             pos,
-            float(value) - MIN_SCORE,
+            value - MIN_SCORE,
             left=MIN_SCORE,
             height=0.6,
             color=cmap(norm(value)),
             edgecolor="#333333",
             linewidth=1.0,
         )
-        axes.text(float(value) + 0.04, pos + 0.22, f"{float(value):.2f}", va="center", fontsize=11)
-    by_role = frame[frame["scope"] == BY_ROLE]
-    roles = list(dict.fromkeys(str(r) for r in by_role["role"]))[:max_roles]
-    for k, role in enumerate(roles):
-        means = by_role[by_role["role"] == role].set_index("dimension")["mean"]
-        ys = [p for p, d in zip(positions, DIMENSIONS, strict=True) if d in means.index]
-        xs = [float(means[d]) for d in DIMENSIONS if d in means.index]
+        axes.text(value + 0.04, pos + 0.22, f"{value:.2f}", va="center", fontsize=11)
+    where = dict(zip(DIMENSIONS, positions, strict=True))
+    for k, (role, means) in enumerate(data.by_role):
         axes.scatter(
-            xs,
-            ys,
+            [value for _, value in means],
+            [where[d] for d, _ in means],
             marker=MARKERS[k % len(MARKERS)],
             s=60,
             color=SERIES_COLOURS[k % len(SERIES_COLOURS)],
@@ -402,14 +509,14 @@ def dimension_profile(analysis: Analysis, path: str | Path, *, max_roles: int = 
     axes.set_yticks(positions)
     axes.set_yticklabels([DIMENSION_LABELS.get(d, d) for d in DIMENSIONS], fontsize=12)
     axes.set_xlim(MIN_SCORE, MAX_SCORE)
-    axes.set_xticks([*_band_ticks(analysis), 2.0, 3.0])
+    axes.set_xticks([*_band_ticks(scale), 2.0, 3.0])
     axes.set_xlabel("Mean score (1-5); bars: all published ties", fontsize=12)
     axes.axhline(positions[len(COMMUNICATION) - 1] - 0.75, color="#666666", linewidth=0.8)
     axes.text(MAX_SCORE + 0.05, positions[0], "Communication", rotation=-90, va="top")
     axes.text(
         MAX_SCORE + 0.05, positions[len(COMMUNICATION)], "Relationship", rotation=-90, va="top"
     )
-    if roles:
+    if data.by_role:
         axes.legend(loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize=10, frameon=False)
     return _save(figure, path)
 
@@ -419,44 +526,33 @@ def dimension_profile(analysis: Analysis, path: str | Path, *, max_roles: int = 
 
 def trend_chart(analysis: Analysis, path: str | Path, *, max_ties: int = 20) -> Path:
     """Change per tie since the previous round with its bootstrap interval."""
-    if analysis.trends is None:
-        raise ValueError("there is no previous round to compare with")
-    trends = analysis.trends
+    return draw_trend(trend_data(analysis, max_ties=max_ties), path)
+
+
+def draw_trend(data: TrendData, path: str | Path) -> Path:
     figure = _new_figure()
     axes = figure.add_axes((0.28, 0.1, 0.66, 0.76))
-    coverage = round(trends.options.confidence * 100)
     figure.suptitle("Change since the previous round", fontsize=18, y=0.97)
     figure.text(
         0.5,
         0.915,
-        f"Current minus previous tie RC with {coverage}% bootstrap interval; grey = within noise "
-        "(the interval covers 0). Only ties shown in both rounds.",
+        f"Current minus previous tie RC with {data.coverage}% bootstrap interval; grey = within "
+        "noise (the interval covers 0). Only ties shown in both rounds.",
         ha="center",
         fontsize=10.5,
     )
-    ties = trends.ties
-    if ties.empty:
+    if not data.ties:
         _empty_message(axes, "No tie was published in both rounds")
         return _save(figure, path)
-    change = ties["change"].to_numpy(dtype=np.float64)
-    order = np.argsort(-np.abs(change), kind="stable")[:max_ties]
-    order = order[np.argsort(change[order], kind="stable")]
-    low = ties["ci_low"].to_numpy(dtype=np.float64)[order]
-    high = ties["ci_high"].to_numpy(dtype=np.float64)[order]
-    noise = ties["within_noise"].to_numpy(dtype=bool)[order]
-    labels = [
-        f"{ties['respondent_role'].iloc[i]} about {ties['partner_role'].iloc[i]}" for i in order
-    ]
-    chosen = change[order]
-    ys = np.arange(len(order), dtype=float)
-    for y, value, lo, hi, quiet in zip(ys, chosen, low, high, noise, strict=True):
+    ys = np.arange(len(data.ties), dtype=float)
+    for y, (_, value, lo, hi, quiet) in zip(ys, data.ties, strict=True):
         colour = SERIES_COLOURS[0] if value > 0 else SERIES_COLOURS[5]
         if quiet:
             colour = "#8c8c8c"
         axes.errorbar(
-            float(value),
+            value,
             float(y),
-            xerr=[[float(value - lo)], [float(hi - value)]],
+            xerr=[[value - lo], [hi - value]],
             fmt="o",
             color=colour,
             ecolor=colour,
@@ -466,7 +562,7 @@ def trend_chart(analysis: Analysis, path: str | Path, *, max_ties: int = 20) -> 
         )
     axes.axvline(0, color="black", linewidth=1)
     axes.set_yticks(ys)
-    axes.set_yticklabels(labels, fontsize=_font_size(len(labels) // 2))
+    axes.set_yticklabels([t[0] for t in data.ties], fontsize=_font_size(len(data.ties) // 2))
     axes.set_xlabel("Change in RC (points on the 1-5 scale)", fontsize=12)
     axes.legend(
         handles=[

@@ -143,21 +143,22 @@ def load_answers_csv(path: str | Path) -> pd.DataFrame:
     return _normalise(frame.iloc[kept], locate, source=source, error_type=AnswersFileError)
 
 
-def validate_answers(answers: pd.DataFrame) -> pd.DataFrame:
+def validate_answers(answers: pd.DataFrame, *, allow_empty: bool = False) -> pd.DataFrame:
     """Check an answers frame built in memory and return it normalised.
 
     The CSV contract's rules apply: the five required columns, known dimensions, scores that
     are whole numbers from 1 to 5 or missing (not applicable), non-empty respondent and
     roles, no answer given twice, one role (and one team) per respondent. Problems name the
     frame's index label and the column. Already-normalised frames pass through unchanged in
-    meaning (the result is always a new frame).
+    meaning (the result is always a new frame). An empty frame is refused unless
+    ``allow_empty`` (a round where nobody answered still has its roles and invitations).
     """
     if not isinstance(answers, pd.DataFrame):
         raise TypeError("answers must be a pandas DataFrame")
     problems = _header_problems([str(c) for c in answers.columns], line=None)
     if problems:
         raise AnswersError(problems)
-    if len(answers) == 0:
+    if len(answers) == 0 and not allow_empty:
         raise AnswersError([Problem("there are no answers")])
     labels = answers.index
 

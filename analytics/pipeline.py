@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,33 +82,49 @@ def analyze(
     pooling: Pooling | None = None,
     trend_options: TrendOptions | None = None,
     previous_summary: Mapping[str, Any] | None = None,
+    roles: Sequence[str] = (),
 ) -> Analysis:
     """Score a round of answers and return every publishable figure.
 
     ``answers`` (and ``previous``, the previous round's answers) are long-form answer frames
     (validated here, see :func:`analytics.frames.validate_answers`); ``invitations`` has one
     row per invited respondent (``respondent``, ``role``, ``completed``, optional ``team``)
-    for response rates. Small respondent roles are pooled only when ``pooling`` is given; the
-    previous round is grouped the same way as the current one so ties line up. When the
-    previous round's answers are gone, ``previous_summary`` (from :func:`round_summary`)
-    gives the trends instead.
+    for response rates. ``roles`` (for example every role of a survey) are listed in every
+    table and picture even where nobody in them answered or was asked about, so a role or
+    tie without answers looks exactly like one below the minimum; the roles in the answers
+    (and invitations) are always listed. Small respondent roles are pooled only when
+    ``pooling`` is given; the previous round is grouped the same way as the current one so
+    ties line up. When the previous round's answers are gone, ``previous_summary`` (from
+    :func:`round_summary`) gives the trends instead.
     """
     min_group = check_min_group(min_group)
     bands = bands or Bands()
-    current = validate_answers(answers)
-    plan = plan_pooling(respondents_per_role(current), min_group, pooling)
-    scores = score_round(current, min_group=min_group, bands=bands, group_of=plan)
+    # With the roles or invitations known, a round without answers is scored like one whose
+    # answers are all hidden: the same tables, pictures and notes.
+    known = bool(roles) or invitations is not None
+    current = validate_answers(answers, allow_empty=known)
+    listed = [str(r) for r in roles]
+    if invitations is not None and "role" in invitations.columns:
+        listed += [str(r).strip() for r in invitations["role"].dropna()]
+    listed = list(dict.fromkeys(listed))
+    counts = dict.fromkeys(listed, 0) | respondents_per_role(current)
+    plan = plan_pooling(counts, min_group, pooling)
+    scores = score_round(current, min_group=min_group, bands=bands, group_of=plan, roles=listed)
     trends = None
     if previous is not None:
         before = score_round(
-            validate_answers(previous), min_group=min_group, bands=bands, group_of=plan
+            validate_answers(previous, allow_empty=True),
+            min_group=min_group,
+            bands=bands,
+            group_of=plan,
+            roles=listed,
         )
         trends = compare_rounds(scores, before, trend_options)
     elif previous_summary is not None:
         trends = compare_with_summary(scores, previous_summary, trend_options)
     rates = None
     if invitations is not None:
-        rates = response_rates(invitations, min_group=min_group, group_of=plan)
+        rates = response_rates(invitations, min_group=min_group, group_of=plan, roles=listed)
     return Analysis(
         min_group=min_group,
         bands=bands,

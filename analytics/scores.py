@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +36,7 @@ import pandas as pd
 from surveys.dimensions import COMMUNICATION, DIMENSIONS, MAX_SCORE, MIN_SCORE
 
 from ._arrays import distinct, unique_inverse
-from .suppression import complementary_hide
+from .suppression import protect_counts
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -119,6 +119,19 @@ class Pairs:
         object.__setattr__(self, "communication", comm)
         object.__setattr__(self, "relationship", rel)
 
+    def keep(self, cells: npt.NDArray[np.bool_]) -> Pairs:
+        """The same pairs with only the answers in ``cells`` (pairs x dimensions); every other
+        answer becomes not applicable, so it enters no score, subscore or count."""
+        return Pairs(
+            respondent=self.respondent,
+            group=self.group,
+            partner=self.partner,
+            items=np.where(cells, self.items, np.nan),
+            groups=self.groups,
+            partners=self.partners,
+            respondent_group=self.respondent_group,
+        )
+
     @property
     def valid(self) -> BoolArray:
         """Pairs with at least one answered dimension (the others count nowhere)."""
@@ -157,12 +170,19 @@ def sort_roles(labels: Iterable[str], last: Iterable[str] = ()) -> tuple[str, ..
     return tuple(sorted(set(labels), key=lambda label: role_sort_key(label, late)))
 
 
-def build_pairs(answers: pd.DataFrame, group_of: Mapping[str, str] | None = None) -> Pairs:
+def build_pairs(
+    answers: pd.DataFrame,
+    group_of: Mapping[str, str] | None = None,
+    roles: Iterable[str] = (),
+) -> Pairs:
     """Respondent x partner scores from a normalised answers frame.
 
     ``group_of`` maps respondent roles to the group they are counted in (pooling); roles
-    not in it keep their name.
+    not in it keep their name. ``roles`` are listed as respondent groups and partner roles
+    even when no answer names them (a role nobody in which answered looks like any other
+    role below the minimum).
     """
+    extra = [str(r) for r in roles]
     group_of = group_of or {}
     respondent = answers["respondent"].cat.codes.to_numpy(dtype=np.int64)
     role_codes = answers["respondent_role"].cat.codes.to_numpy(dtype=np.int64)
@@ -172,14 +192,14 @@ def build_pairs(answers: pd.DataFrame, group_of: Mapping[str, str] | None = None
     dimension = answers["dimension"].cat.codes.to_numpy(dtype=np.int64)
     scores = answers["score"].to_numpy(dtype=np.float64)
 
-    partners = sort_roles(partner_names)
+    partners = sort_roles([*partner_names, *extra])
     partner_pos = {name: i for i, name in enumerate(partners)}
     partner_map = np.array([partner_pos[name] for name in partner_names], dtype=np.int64)
     partner_of_row = partner_map[partner_raw]
 
     group_names = [group_of.get(name, name) for name in role_names]
     pools = set(group_of.values()) - set(partners)
-    groups = sort_roles(group_names, last=pools)
+    groups = sort_roles([*group_names, *(group_of.get(r, r) for r in extra)], last=pools)
     group_pos = {name: i for i, name in enumerate(groups)}
     group_map = np.array([group_pos[name] for name in group_names], dtype=np.int64)
 
@@ -356,11 +376,23 @@ def score_round(
     min_group: int,
     bands: Bands,
     group_of: Mapping[str, str] | None = None,
+    roles: Iterable[str] = (),
 ) -> RoundScores:
-    """Score one round of normalised answers, applying the minimum group everywhere."""
+    """Score one round of normalised answers, applying the minimum group everywhere.
+
+    A cell (respondent group, partner role, dimension) is shown when at least ``min_group``
+    respondents answered it. Every answer in a hidden cell is dropped before anything is
+    computed, for every respondent: a tie's n, RC index and subscores, and every figure
+    above the tie, come only from shown cells. A tie is shown when at least one of its
+    dimensions is (its n, the respondents with an answer in a shown dimension, is then at
+    least ``min_group`` too). See :mod:`analytics.suppression`.
+    """
     group_of = dict(group_of or {})
-    pairs = build_pairs(answers, group_of)
-    sums = tie_sums(pairs)
+    raw = build_pairs(answers, group_of, roles)
+    raw_sums = tie_sums(raw)
+    cell_shown = raw_sums.item_n >= min_group
+    pairs = raw.keep(cell_shown[raw_sums.tie_of_pair])
+    sums = tie_sums(pairs)  # the same ties in the same order: the pairs did not change
     published = sums.n >= min_group
     item_published = published[:, None] & (sums.item_n >= min_group)
     comm_published = published & (sums.comm_n >= min_group)
@@ -369,13 +401,13 @@ def score_round(
 
     ties = _tie_frame(pairs, sums, published, item_published, comm_published, rel_published)
     ties = _with_bands(ties, bands)
-    roles = _role_frame(pairs, sums, published_pair, published, min_group, group_of, bands)
+    roles_frame = _role_frame(pairs, sums, published_pair, published, min_group, group_of, bands)
     dimensions = _dimension_frame(pairs, sums, item_published, bands)
     overall = _overall(pairs, sums, published, published_pair, comm_published, rel_published, bands)
     complete = published_pair & (pairs.answered == len(DIMENSIONS))
     return RoundScores(
         ties=ties,
-        roles=roles,
+        roles=roles_frame,
         dimensions=dimensions,
         overall=overall,
         complete_items=pairs.items[complete],
@@ -393,23 +425,49 @@ def _tie_frame(
     comm_published: BoolArray,
     rel_published: BoolArray,
 ) -> pd.DataFrame:
-    groups = np.asarray(pairs.groups, dtype=object)[sums.group]
-    partners = np.asarray(pairs.partners, dtype=object)[sums.partner]
+    """One row for every respondent group and partner role, whether or not anyone answered
+    about the partner: a tie nobody answered looks exactly like a hidden one."""
+    n_groups, n_partners = len(pairs.groups), len(pairs.partners)
+    grid_group = np.repeat(np.arange(n_groups, dtype=np.int64), n_partners)
+    grid_partner = np.tile(np.arange(n_partners, dtype=np.int64), n_groups)
+    # Where each grid cell's tie sits in ``sums`` (-1: no answer names it).
+    position = np.full(max(n_groups * n_partners, 1), -1, dtype=np.int64)
+    position[sums.group * n_partners + sums.partner] = np.arange(len(sums.n), dtype=np.int64)
+    at = position[grid_group * n_partners + grid_partner]
+    present = at >= 0
+    shown = np.zeros(len(at), dtype=bool)
+    shown[present] = published[at[present]]
+
+    def spread(values: FloatArray, mask: BoolArray) -> FloatArray:
+        """Per-tie values (NaN unless ``mask``) laid out on the grid; NaN where not shown."""
+        out = np.full(len(at), np.nan)
+        keep = present & shown
+        picked = at[keep]
+        out[keep] = np.where(mask[picked], values[picked], np.nan)
+        return out
+
+    def ratio(total: FloatArray, count: IntArray, mask: BoolArray) -> FloatArray:
+        return spread(_published_ratio(total, count, mask), mask)
+
+    groups = np.asarray(pairs.groups, dtype=object)[grid_group]
+    partners = np.asarray(pairs.partners, dtype=object)[grid_partner]
+    n = np.zeros(len(at), dtype=np.int64)
+    n[shown] = sums.n[at[shown]]
     frame = pd.DataFrame(
         {
             "respondent_role": pd.Series(groups, dtype="string"),
             "partner_role": pd.Series(partners, dtype="string"),
             "within_role": groups == partners,
-            "n": pd.array(np.where(published, sums.n, 0), dtype="Int64"),
-            "rc_index": _published_ratio(sums.rc_sum, sums.n, published),
+            "n": pd.array(n, dtype="Int64"),
+            "rc_index": ratio(sums.rc_sum, sums.n, published),
         }
     )
-    frame.loc[~published, "n"] = pd.NA
+    frame.loc[~shown, "n"] = pd.NA
     for d, name in enumerate(DIMENSIONS):
-        frame[name] = _published_ratio(sums.item_sum[:, d], sums.item_n[:, d], item_published[:, d])
-    frame["communication"] = _published_ratio(sums.comm_sum, sums.comm_n, comm_published)
-    frame["relationship"] = _published_ratio(sums.rel_sum, sums.rel_n, rel_published)
-    frame["suppressed"] = ~published
+        frame[name] = ratio(sums.item_sum[:, d], sums.item_n[:, d], item_published[:, d])
+    frame["communication"] = ratio(sums.comm_sum, sums.comm_n, comm_published)
+    frame["relationship"] = ratio(sums.rel_sum, sums.rel_n, rel_published)
+    frame["suppressed"] = ~shown
     return frame
 
 
@@ -456,8 +514,6 @@ def _role_frame(
     p = pairs.partner[received_mask]
     received_sum = np.bincount(p, weights=pairs.rc[received_mask], minlength=n_partners)
     received_n = np.bincount(p, minlength=n_partners)  # one score per respondent and partner
-    # Every respondent who answered anything, published or not: the group's own size.
-    respondents = _distinct_respondents(pairs, pairs.valid, pairs.group, n_groups)
 
     pools = set(group_of.values()) - set(pairs.partners)
     labels = sort_roles([*pairs.groups, *pairs.partners, *group_of], last=pools)
@@ -472,7 +528,9 @@ def _role_frame(
     for label in labels:
         gi = group_index.get(label)
         pi = partner_index.get(label)
-        own = int(respondents[gi]) if gi is not None else 0
+        # The role's own size counts only respondents with an answer in a shown cell, so
+        # answering in a hidden cell (or not at all) changes no count that is published.
+        own = int(reported_n[gi]) if gi is not None else 0
         shown = own >= min_group
         row: dict[str, object] = {"role": label, "suppressed": not shown}
         row["n_respondents"] = own if shown else None
@@ -597,34 +655,65 @@ def validate_invitations(invitations: pd.DataFrame) -> pd.DataFrame:
 
 
 def response_rates(
-    invitations: pd.DataFrame, *, min_group: int, group_of: Mapping[str, str] | None = None
+    invitations: pd.DataFrame,
+    *,
+    min_group: int,
+    group_of: Mapping[str, str] | None = None,
+    roles: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Invited, completed and rate for everyone, by role (after pooling) and by team.
 
-    A group with fewer than ``min_group`` completed invitations shows its invited count only;
-    complementary suppression (see :mod:`analytics.suppression`) hides more groups where
-    the total minus the shown groups would reveal a small number.
+    Invited and completed counts are protected separately by
+    :func:`analytics.suppression.protect_counts`: a count below ``min_group`` (zero
+    included) is hidden, and further counts where the shown ones would let a hidden one be
+    worked out, across the total, the roles and the teams. A rate is shown only with both
+    its counts. ``roles`` are listed even when nobody in them was invited.
     """
     frame = validate_invitations(invitations)
     group_of = group_of or {}
     frame["role"] = frame["role"].map(lambda r: group_of.get(r, r))
-    rows: list[dict[str, object]] = []
-    invited_total = len(frame)
-    completed_total = int(frame["completed"].sum())
-    _, hide_total = complementary_hide([completed_total], min_group)
-    rows.append(_rate_row("all", "All", invited_total, completed_total, hide_total))
     pools = set(group_of.values())
-    partitions: list[tuple[str, Sequence[str]]] = [("role", ["role"])]
-    if "team" in frame.columns:
-        partitions.append(("team", ["team"]))
-    for by, columns in partitions:
-        keys = frame[columns[0]].fillna(NO_TEAM) if by == "team" else frame[columns[0]]
-        counts = frame.groupby(keys.to_numpy(), sort=False)["completed"].agg(["size", "sum"])
-        order = sort_roles([str(i) for i in counts.index], last=pools if by == "role" else ())
-        counts = counts.loc[list(order)]
-        hidden, _ = complementary_hide(counts["sum"].to_numpy(), min_group)
-        for (label, values), hide in zip(counts.iterrows(), hidden, strict=True):
-            rows.append(_rate_row(by, str(label), int(values["size"]), int(values["sum"]), hide))
+    role_labels = sort_roles(
+        [*frame["role"].astype(str), *(group_of.get(r, r) for r in roles)], last=pools
+    )
+    has_teams = "team" in frame.columns
+    team = (
+        frame["team"].fillna(NO_TEAM).astype(str)
+        if has_teams
+        else pd.Series(NO_TEAM, index=frame.index)
+    )
+    team_labels = sorted(set(team), key=role_sort_key)
+    role_code = pd.Categorical(frame["role"].astype(str), categories=list(role_labels)).codes
+    team_code = pd.Categorical(team, categories=team_labels).codes
+    shape = (len(role_labels), len(team_labels))
+    flat = role_code.astype(np.int64) * shape[1] + team_code.astype(np.int64)
+    size = shape[0] * shape[1]
+    invited = np.bincount(flat, minlength=size).reshape(shape)
+    completed = (
+        np.bincount(flat, weights=frame["completed"].to_numpy(dtype=np.float64), minlength=size)
+        .astype(np.int64)
+        .reshape(shape)
+    )
+    # A reader may know which roles work in which team, so only those cells can hold anyone.
+    support = invited > 0
+    inv_total, inv_roles, inv_teams = protect_counts(invited, min_group, support)
+    cmp_total, cmp_roles, cmp_teams = protect_counts(completed, min_group, support)
+
+    rows = [_rate_row("all", "All", int(invited.sum()), int(completed.sum()), inv_total, cmp_total)]
+    for label, i, c, hide_i, hide_c in zip(
+        role_labels, invited.sum(axis=1), completed.sum(axis=1), inv_roles, cmp_roles, strict=True
+    ):
+        rows.append(_rate_row("role", label, int(i), int(c), hide_i, hide_c))
+    if has_teams:
+        for label, i, c, hide_i, hide_c in zip(
+            team_labels,
+            invited.sum(axis=0),
+            completed.sum(axis=0),
+            inv_teams,
+            cmp_teams,
+            strict=True,
+        ):
+            rows.append(_rate_row("team", label, int(i), int(c), hide_i, hide_c))
     result = pd.DataFrame(rows, columns=list(RATE_COLUMNS))
     for column in ("by", "group"):
         result[column] = result[column].astype("string")
@@ -636,14 +725,20 @@ def response_rates(
 
 
 def _rate_row(
-    by: str, group: str, invited: int, completed: int, hide: bool | np.bool_
+    by: str,
+    group: str,
+    invited: int,
+    completed: int,
+    hide_invited: bool | np.bool_,
+    hide_completed: bool | np.bool_,
 ) -> dict[str, object]:
-    shown = not bool(hide)
+    show_invited, show_completed = not bool(hide_invited), not bool(hide_completed)
+    both = show_invited and show_completed
     return {
         "by": by,
         "group": group,
-        "invited": invited,
-        "completed": completed if shown else None,
-        "rate": completed / invited if shown and invited else None,
-        "suppressed": not shown,
+        "invited": invited if show_invited else None,
+        "completed": completed if show_completed else None,
+        "rate": completed / invited if both and invited else None,
+        "suppressed": not both,
     }

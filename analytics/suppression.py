@@ -2,23 +2,34 @@
 
 The rules, in the order they apply:
 
-1. **Minimum group.** A tie (respondent role about partner role) is published only when at
-   least ``min_group`` distinct respondents answered at least one item about the partner.
-   A dimension (or subscore) inside a published tie is published only when at least
-   ``min_group`` of them answered it. A role's own figures (its respondent count,
-   reported-by and within-role scores) are hidden when the role has fewer respondents.
-2. **Published data only.** Every figure above the tie (role reported-by and received,
-   overall RC, dimension profiles, Cronbach's alpha, trends) is computed only from answers
-   that sit in published ties (and published dimension cells). A suppressed tie's answers
+1. **Minimum group.** A cell (respondent role, partner role, dimension) is shown only when
+   at least ``min_group`` distinct respondents answered it. A tie (respondent role about
+   partner role) is shown when at least one of its dimensions is; its n counts the
+   respondents with an answer in a shown dimension. A role's own figures (its respondent
+   count, reported-by and within-role scores) are hidden when fewer than ``min_group`` of
+   its respondents have answers in shown ties.
+2. **Published data only.** Answers in a hidden cell are dropped before anything is
+   computed, for every respondent: a hidden dimension of a shown tie counts neither in the
+   tie's n, RC index and subscores nor anywhere above; a tie is shown when at least one of
+   its dimensions is. Every figure above the tie (role reported-by and received, a role's
+   respondent count, overall RC, within/between, dimension profiles, Cronbach's alpha,
+   trends and the extract) is computed only from those shown cells. A hidden cell's answers
    therefore enter no published number at all, so no published total minus published parts
-   can reveal them, and no second tie needs to be hidden. The price: a role total covers the
-   partners whose ties are shown, which the notes in every output say.
-3. **Complementary suppression of partitions.** Where a table shows parts of a total that
-   is itself shown from data that includes the hidden parts (the response-rate tables:
-   completed invitations by role or by team plus the total), the hidden parts together must
-   hold at least ``min_group`` respondents. If they do not, the smallest shown parts are
-   hidden as well until they do; if all parts end up hidden and the total is still below the
-   minimum, the total is hidden too.
+   can reveal them, and no second tie needs to be hidden. The price: a tie's RC covers its
+   shown dimensions and a role total covers the partners whose ties are shown, which the
+   notes in every output say. Whether nobody or a few answered a hidden cell makes no
+   difference to any output: every role and every (role, partner) pair is listed either
+   way.
+3. **Complementary suppression of counts.** Counts (invited and completed, each on its
+   own) are shown for the total and for two partitions of it, roles and teams. A count
+   below ``min_group`` is hidden (zero included, so nobody looks like a few). Within each
+   partition the hidden parts together must then hold at least ``min_group``, else the
+   smallest shown parts are hidden too; and across both partitions no hidden count may be
+   solvable from the shown ones: a hidden count is solvable when its indicator vector over
+   the (role, team) cells lies in the row space of the shown counts' vectors (the cells
+   counted are those where anyone was invited, as if a reader knew which roles work in
+   which team). While one is, the smallest further count that breaks it is hidden.
+   :func:`protect_counts` does all of this.
 4. **Pooling (optional).** A respondent role with fewer than ``min_group`` respondents can
    be counted in a parent group (``Pooling.parents``) or in a catch-all group (``Pooling.
    other``) when that pool reaches the minimum. Pooling applies to respondent roles only:
@@ -128,3 +139,58 @@ def complementary_hide(counts: npt.ArrayLike, min_group: int) -> tuple[npt.NDArr
         hidden[shown[np.argmin(values[shown])]] = True
     hide_total = bool(values.sum() < min_group)
     return hidden, hide_total
+
+
+def protect_counts(
+    cross: npt.ArrayLike, min_group: int, support: npt.ArrayLike | None = None
+) -> tuple[bool, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Which counts of a two-way table to hide: (total, each row sum, each column sum).
+
+    ``cross`` holds the counts per (row group, column group), for example completed
+    invitations per (role, team); only its sums are ever shown. ``support`` marks the cells
+    that can hold anyone (default: every cell with a count); the others are known to be
+    empty. The rules are in the module's notes (3). A table with one column stands for a
+    single partition (roles only): its one column sum is the total.
+    """
+    table = np.atleast_2d(np.asarray(cross, dtype=np.int64))
+    cells = table > 0 if support is None else np.atleast_2d(np.asarray(support, dtype=bool))
+    rows, columns, total = table.sum(axis=1), table.sum(axis=0), int(table.sum())
+    hide_rows, _ = complementary_hide(rows, min_group)
+    hide_columns, _ = complementary_hide(columns, min_group)
+    hide_total = total < min_group
+    if hide_total:
+        return True, np.ones(len(rows), dtype=bool), np.ones(len(columns), dtype=bool)
+    # Each count as a vector over the cells that can hold anyone.
+    where = np.flatnonzero(cells.reshape(-1))
+    n_rows, n_columns = table.shape
+    row_vectors = np.zeros((n_rows, where.size))
+    column_vectors = np.zeros((n_columns, where.size))
+    row_vectors[where // n_columns, np.arange(where.size)] = 1.0
+    column_vectors[where % n_columns, np.arange(where.size)] = 1.0
+    vectors = np.vstack([row_vectors, column_vectors, np.ones((1, where.size))])
+    counts = np.concatenate([rows, columns, [total]])
+    hidden = np.concatenate([hide_rows, hide_columns, [False]])
+
+    def solvable(hide: npt.NDArray[np.bool_]) -> list[int]:
+        shown = vectors[~hide]
+        rank = np.linalg.matrix_rank(shown) if shown.size else 0
+        found = []
+        for i in np.flatnonzero(hide):
+            if not vectors[i].any():
+                continue  # a count no cell can hold: zero for anyone who knows the structure
+            if np.linalg.matrix_rank(np.vstack([shown, vectors[i]])) == rank:
+                found.append(int(i))
+        return found
+
+    while leaks := solvable(hidden):
+        candidates = [int(i) for i in np.argsort(counts, kind="stable") if not hidden[i]]
+        candidates = [i for i in candidates if i != len(counts) - 1] + [len(counts) - 1]
+        for i in candidates:  # the smallest count whose hiding helps
+            trial = hidden.copy()
+            trial[i] = True
+            if len(solvable(trial)) < len(leaks):
+                hidden = trial
+                break
+        else:
+            hidden[candidates[0]] = True
+    return bool(hidden[-1]), hidden[:n_rows], hidden[n_rows : n_rows + n_columns]

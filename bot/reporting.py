@@ -78,7 +78,7 @@ class RoundReport:
     round: Round
     status: RoundStatus
     analysis: Analysis | None
-    """None when no answers can be shown at all."""
+    """None only for a round without invitations (and so without answers)."""
     files: tuple[Path, ...]
     folder: Path
 
@@ -118,15 +118,18 @@ def build_report(
             previous_summary = (stored or {}).get("trend")
     invitations = service.invitations(survey_name, round_.number)
     people = service.participants_by_id(i.participant_id for i in invitations)
-    if not records:
+    if not records and not invitations:
         return RoundReport(survey, round_, status, None, (), folder)
     try:
+        # Every role of the survey is listed, and a round nobody answered is analysed like
+        # one whose answers are all hidden: whether a small group is empty never shows.
         analysis = analyze(
             answers_frame(records),
             min_group=survey.min_group_size,
             previous=answers_frame(previous_records) if previous_records else None,
             previous_summary=previous_summary,
             invitations=invitations_frame(invitations, people),
+            roles=survey.role_names,
         )
     except AnswersError as exc:  # pragma: no cover - the database only holds valid answers
         log.error("round %s of %s could not be analysed: %s", round_.number, survey.name, exc)
@@ -135,6 +138,19 @@ def build_report(
     files = tuple(write_outputs(analysis, folder))
     _keep_private(reports_dir, folder, files)
     return RoundReport(survey, round_, status, analysis, files, folder)
+
+
+def _published_rate(report: RoundReport) -> str:
+    """The overall response rate as published (complementary suppression applied), so the
+    summary never shows a count the report hides."""
+    rates = None if report.analysis is None else report.analysis.response_rates
+    if rates is not None:
+        total = rates[rates["by"] == "all"].iloc[0]
+        if not bool(total["suppressed"]):
+            return (
+                f"{float(total['rate']):.0%} ({int(total['completed'])} of {int(total['invited'])})"
+            )
+    return f"not shown (fewer than {report.survey.min_group_size}, to keep answers confidential)"
 
 
 def _tie_text(row: pd.Series) -> str:
@@ -147,9 +163,10 @@ def _tie_text(row: pd.Series) -> str:
 def summary_message(report: RoundReport) -> Message:
     """The leadership summary: rate, overall RC, strongest and weakest ties, the trend, and
     questions for a facilitated discussion. Suppressed groups never appear."""
-    survey, status, analysis = report.survey, report.status, report.analysis
+    survey, analysis = report.survey, report.analysis
     title = f"{survey.name}: Relational Coordination, round {report.round.number}"
-    facts = [("Response rate", f"{status.rate:.0%} ({status.completed} of {status.invited})")]
+    facts = [("Response rate", _published_rate(report))]
+    status = report.status
     if status.withdrew >= survey.min_group_size:
         # A count like any other: shown only when it reaches the minimum group size.
         facts.append(("Withdrew", str(status.withdrew)))

@@ -126,13 +126,38 @@ def test_tie_means_count_only_answered_items_and_respondents() -> None:
     tie = analyze(na_tie(), min_group=3).tie("A", "B")
     assert tie is not None
     assert tie["n"] == 3  # r4 is not counted
-    assert tie["rc_index"] == pytest.approx((4.5 + 3 + 3) / 3)
+    # Only frequent was answered by three: timely (r1, r2) and the relationship items (r2,
+    # r3) are hidden cells, so their answers count nowhere, for anyone (issue 14: before,
+    # the RC index (4.5 + 3 + 3) / 3 still held them and gave them away by subtraction).
+    assert tie["rc_index"] == pytest.approx((4 + 3 + 2) / 3)
     assert tie["frequent"] == pytest.approx((4 + 3 + 2) / 3)
-    assert tie["communication"] == pytest.approx((4.5 + 3 + 2) / 3)
-    # timely was answered by two respondents only: hidden although the tie is shown
+    assert tie["communication"] == pytest.approx((4 + 3 + 2) / 3)
     assert math.isnan(tie["timely"])
-    assert math.isnan(tie["relationship"])  # two respondents (r2, r3) only
-    assert tie["band"] == "moderate"  # 3.5 exactly
+    assert math.isnan(tie["relationship"])
+    assert tie["band"] == "weak"
+
+
+def test_a_hidden_dimension_of_a_shown_tie_counts_nowhere() -> None:
+    # Regression (issue 14, item 1): five nurses rate pharmacists on six dimensions with
+    # mutual respect "not applicable"; a sixth nurse answers only mutual respect, with 1.
+    # Before, ties.csv said n=6 and rc_index 3.36, and 6 x 3.36 - 5/6 x (sum of the six
+    # shown means) gave the sixth nurse's answer.
+    rows: list[tuple[str, str, str, str, float | None]] = []
+    for i in range(5):
+        rows += respondent_rows(f"n{i}", "Nurse", "Pharmacist", [4, 3, 4, 3, 4, 3, N])
+    rows += respondent_rows("n5", "Nurse", "Pharmacist", [N] * 6 + [1])
+    analysis = analyze(frame(rows))
+    tie = analysis.tie("Nurse", "Pharmacist")
+    assert tie is not None
+    assert tie["n"] == 5
+    assert tie["rc_index"] == pytest.approx(3.5)
+    assert math.isnan(tie["mutual_respect"])
+    assert tie["relationship"] == pytest.approx(3.5)
+    # The sixth nurse's answer changes nothing anywhere.
+    without = analyze(frame([r for r in rows if r[0] != "n5" or r[4] is None]))
+    for a, b in ((analysis.ties, without.ties), (analysis.roles, without.roles)):
+        pd.testing.assert_frame_equal(a, b)
+    assert analysis.overall == without.overall
 
 
 def test_a_respondent_with_only_not_applicable_does_not_make_a_tie_publishable() -> None:
@@ -246,7 +271,11 @@ def test_response_rates_by_role_and_team_with_complementary_suppression() -> Non
     assert bool(table.loc[("role", "C"), "suppressed"])
     assert bool(table.loc[("role", "B"), "suppressed"])
     assert pd.isna(table.loc[("role", "B"), "completed"])
-    assert table.loc[("role", "C"), "invited"] == 4  # invited counts stay visible
+    # C's invited count (4) is below the minimum as well, so it is hidden too (issue 14:
+    # before, invited counts were always shown), and B's with it: 22 - 10 - 8 would give 4.
+    assert pd.isna(table.loc[("role", "C"), "invited"])
+    assert pd.isna(table.loc[("role", "B"), "invited"])
+    assert table.loc[("role", "A"), "invited"] == 10
     assert table.loc[("team", "North"), "completed"] == 10
     assert table.loc[("team", "South"), "completed"] == 7
 
@@ -258,3 +287,29 @@ def test_invitations_are_checked() -> None:
     twice = pd.DataFrame({"respondent": ["x", "x"], "role": ["A", "A"], "completed": [1, 0]})
     with pytest.raises(ValueError, match="twice"):
         analyze(answers, invitations=twice)
+
+
+def test_a_hidden_count_cannot_be_solved_across_roles_and_teams() -> None:
+    # Regression (issue 14, item 2): B's 2 completed answers were hidden among the roles,
+    # but North (A and B) showed 10 and A showed 8, so B = 10 - 8.
+    from analytics.suppression import protect_counts
+
+    people = [("A", "North")] * 8 + [("B", "North")] * 2 + [("C", "South")] * 7
+    invitations = pd.DataFrame(
+        {
+            "respondent": [f"p{i}" for i in range(len(people))],
+            "role": [r for r, _ in people],
+            "team": [t for _, t in people],
+            "completed": True,
+        }
+    )
+    rates = analyze(frame(uniform_tie("A", "C", [4] * 5)), invitations=invitations)
+    assert rates.response_rates is not None
+    table = rates.response_rates.set_index(["by", "group"])
+    assert pd.isna(table.loc[("role", "B"), "completed"])
+    north, a = table.loc[("team", "North"), "completed"], table.loc[("role", "A"), "completed"]
+    assert pd.isna(north) or pd.isna(a)
+    hide_total, roles, teams = protect_counts([[8, 0], [2, 0], [0, 7]], 5)
+    assert not hide_total
+    assert roles.tolist()[1]
+    assert roles.tolist()[0] or teams.tolist()[0]

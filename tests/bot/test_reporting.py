@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.dispatch import Dispatcher
+from bot.messages import message_to_dict
 from bot.platform import ChannelId, ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
 from bot.reporting import build_report, results_messages, summary_message
@@ -68,8 +69,33 @@ def test_small_groups_never_reach_the_summary(service: SurveyService, tmp_path: 
 def test_a_round_without_answers_says_so(service: SurveyService, tmp_path: Path) -> None:
     service.close_round("Chemo")
     report = build_report(service, "Chemo", None, tmp_path)
-    assert report.analysis is None
-    assert "Not enough answers" in summary_message(report).plain()
+    assert report.analysis is not None
+    text = summary_message(report).plain()
+    assert "Not enough answers" in text
+    assert "Response rate: not shown (fewer than 5" in text
+
+
+def test_a_few_answers_look_exactly_like_none(service: SurveyService, tmp_path: Path) -> None:
+    # Regression (issue 14, item 3): whether nobody or a few answered a hidden group showed
+    # in the summary, the pictures and the tables.
+    from analytics.figures import figure_data
+
+    def published(folder: Path) -> tuple[object, ...]:
+        report = build_report(service, "Chemo", None, folder)
+        assert report.analysis is not None
+        texts = {
+            p.name: p.read_bytes() for p in report.files if p.suffix in {".csv", ".md", ".json"}
+        }
+        return message_to_dict(summary_message(report)), texts, figure_data(report.analysis)
+
+    nobody = published(tmp_path / "a")
+    dims = service.get_survey("Chemo").instrument.dimensions
+    for inv in service.invitations("Chemo"):
+        assert inv.id is not None
+        if inv.role == "Doctors":  # two doctors: below the minimum of 5
+            for partner in inv.partner_roles:
+                service.submit_page(inv.id, AnswerPage(partner, dict.fromkeys(dims, 1)))
+    assert published(tmp_path / "b") == nobody
 
 
 async def test_results_go_to_the_channel_and_the_workbook_to_owners(
