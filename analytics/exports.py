@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -521,6 +521,13 @@ def _key_values(sheet: Worksheet, rows: Iterable[tuple[str, object]]) -> None:
 def report_workbook(analysis: Analysis) -> bytes:
     """``report.xlsx``: Summary, Ties, Roles, Dimensions, Response rates, Notes on suppression
     (and Trends when a previous round was given)."""
+    buffer = io.BytesIO()
+    build_workbook(analysis).save(buffer)
+    return buffer.getvalue()
+
+
+def build_workbook(analysis: Analysis) -> Workbook:
+    """The workbook :func:`report_workbook` saves."""
     book = Workbook()
     summary = book.active
     assert summary is not None
@@ -570,9 +577,7 @@ def report_workbook(analysis: Analysis) -> bytes:
 
     if analysis.trends is not None:
         _table(book.create_sheet("Trends"), trends_frame(analysis))
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return book
 
 
 def _dimensions_wide(analysis: Analysis) -> pd.DataFrame:
@@ -590,39 +595,53 @@ def _dimensions_wide(analysis: Analysis) -> pd.DataFrame:
 # --------------------------------------------------------------------------- everything
 
 
+def picture_names(analysis: Analysis) -> list[str]:
+    """The pictures :func:`write_all` draws for this analysis."""
+    return [HEATMAP_PNG, NETWORK_PNG, DIMENSIONS_PNG] + (
+        [TREND_PNG] if analysis.trends is not None else []
+    )
+
+
+def render_files(
+    analysis: Analysis, *, role_families: Mapping[str, str] | None = None
+) -> dict[str, str | bytes]:
+    """Every file but the pictures, exactly as :func:`write_all` writes it: text for the
+    CSV, Markdown and JSON files, bytes for the workbook."""
+    files: dict[str, str | bytes] = {
+        TIES_CSV: ties_csv(analysis),
+        ROLES_CSV: roles_csv(analysis),
+        DIMENSIONS_CSV: dimensions_csv(analysis),
+    }
+    if analysis.response_rates is not None:
+        files[RATES_CSV] = rates_csv(analysis)
+    if analysis.trends is not None:
+        files[TRENDS_CSV] = _csv(trends_frame(analysis))
+    files[REPORT_XLSX] = report_workbook(analysis)
+    files[REPORT_MD] = report_markdown(analysis, {name: name for name in picture_names(analysis)})
+    extract = build_extract(analysis, role_families)
+    files[EXTRACT_JSON] = json.dumps(extract, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return files
+
+
 def write_all(
     analysis: Analysis, directory: Path, *, role_families: Mapping[str, str] | None = None
 ) -> list[str]:
     """Write every output into ``directory`` (which must exist); return the file names."""
+    files = render_files(analysis, role_families=role_families)
     written: list[str] = []
-
-    def text(name: str, content: str) -> None:
-        (directory / name).write_text(content, encoding="utf-8", newline="")
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (directory / name).write_bytes(content)
+        else:
+            (directory / name).write_text(content, encoding="utf-8", newline="")
         written.append(name)
-
-    text(TIES_CSV, ties_csv(analysis))
-    text(ROLES_CSV, roles_csv(analysis))
-    text(DIMENSIONS_CSV, dimensions_csv(analysis))
-    if analysis.response_rates is not None:
-        text(RATES_CSV, rates_csv(analysis))
-    if analysis.trends is not None:
-        text(TRENDS_CSV, _csv(trends_frame(analysis)))
-    images: dict[str, str] = {}
-    drawings: Sequence[tuple[str, object]] = [
-        (HEATMAP_PNG, figures.heatmap),
-        (NETWORK_PNG, figures.network_map),
-        (DIMENSIONS_PNG, figures.dimension_profile),
-    ]
-    if analysis.trends is not None:
-        drawings = [*drawings, (TREND_PNG, figures.trend_chart)]
-    for name, draw in drawings:
-        assert callable(draw)
-        draw(analysis, directory / name)
-        images[name] = name
+    drawings: dict[str, Callable[[Analysis, Path], Path]] = {
+        HEATMAP_PNG: figures.heatmap,
+        NETWORK_PNG: figures.network_map,
+        DIMENSIONS_PNG: figures.dimension_profile,
+        TREND_PNG: figures.trend_chart,
+    }
+    for name in picture_names(analysis):
+        drawings[name](analysis, directory / name)
         written.append(name)
-    (directory / REPORT_XLSX).write_bytes(report_workbook(analysis))
-    written.append(REPORT_XLSX)
-    text(REPORT_MD, report_markdown(analysis, images))
-    extract = build_extract(analysis, role_families)
-    text(EXTRACT_JSON, json.dumps(extract, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     return written

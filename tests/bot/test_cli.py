@@ -269,7 +269,11 @@ def test_round_report_needs_a_closed_round(ready: Cli, tmp_path: Path) -> None:
     ready("round", "open", "--survey", "Chemo", "--closes-in", "14d")
     assert "still open" in ready("round", "report", "--survey", "Chemo", code=2)
     ready("round", "close", "--survey", "Chemo")
-    assert "No answers in this round" in ready("round", "report", "--survey", "Chemo")
+    # Nobody answered: the files are written all the same, everything hidden, exactly as
+    # when a few answered (issue 14: an empty group must look like a small one).
+    out = ready("round", "report", "--survey", "Chemo")
+    assert "Wrote 10 files" in out
+    assert "hidden (< 3)" in out
 
 
 def test_reminder_policy_per_survey(ready: Cli) -> None:
