@@ -9,7 +9,10 @@ Definitions (DESIGN section 1), with the suppression rules of :mod:`analytics.su
 - **Tie** (respondent role -> partner role): ``n`` = distinct respondents with a score,
   ``rc_index`` = mean of their ``rc``; each dimension = mean over the respondents who
   answered it; ``communication`` / ``relationship`` = mean of respondents' subscores;
-  ``band`` from :class:`Bands`; ``within_role`` when both roles are the same.
+  ``band`` from :class:`Bands`; ``within_role`` when both roles are the same. All of it is
+  computed after the answers in hidden cells (a dimension of a tie answered by fewer than
+  the minimum) are dropped for every respondent, so the respondent scores above are over
+  shown dimensions only (:func:`score_round`); the tie table lists every pair of roles.
 - **Role**: ``reported_by`` = mean of all scores the role's respondents gave in published
   ties (about every partner, own role included), i.e. the n-weighted mean of the role's
   published ties; ``received`` = the same over what respondents of *other* roles report
