@@ -16,9 +16,7 @@ async def test_the_demo_runs_a_round_and_reports(tmp_path: Path) -> None:
     assert "reminders:" in text
     assert "RC per tie" in text
     assert "Posted to the leadership channel" in text
-    # How many simulated staff answer before the accelerated close depends on the machine's
-    # speed; with too few, the summary rightly shows nothing but says so.
-    assert "For the conversation" in text or "Not enough answers to show results" in text
+    assert "For the conversation" in text
     reports = tmp_path / "demo" / "reports"
     for survey in ("survey-1", "survey-2"):  # keyed by id, never by name
         folder = reports / survey / "round-1"
