@@ -159,8 +159,8 @@ async def test_a_trial_round_without_credentials_or_graph(trial: Trial) -> None:
     t.service.open_round("Crisis", MONDAY + timedelta(days=14))
     # Ann through her stored conversation; Bob (stored by Teams id) through a new 1:1 chat.
     await t.until(lambda: bool(t.connector.activities("a:ann-personal")))
-    created = [r for r in t.connector.requests if r.path.endswith("/v3/conversations")]
     await t.until(lambda: len(t.connector.all_activities()) >= 2)
+    created = [r for r in t.connector.requests if r.path.endswith("/v3/conversations")]
     assert len(created) == 1
     bob_chat = next(c for c in t.connector.conversations.values() if BOB.channel_id in c.member_ids)
     invitation = t.connector.activities(bob_chat.id)[0].adaptive_cards[0]
