@@ -15,8 +15,11 @@ Rules of thumb:
 * Never call a :class:`~surveys.service.SurveyService` method (or anything that opens a
   session) directly in an ``async def`` in :mod:`bot`; the test suite fails if the engine is
   used on a thread that is running an event loop while serving (see ``tests/db_guard.py``).
-* Handling "database unavailable" (retry, a polite "try again" to the person) belongs here,
-  in one place, when it is added.
+* A lost or refused database connection (a restart, a failover, a network blip) comes out
+  of :func:`run_db` as one exception, :class:`DatabaseUnavailable`, whatever the driver said;
+  the Slack and Teams handlers answer it with :data:`UNAVAILABLE_TEXT` and the scheduler host
+  backs off and tries again. Other errors (bugs, constraint violations) pass through as
+  they are.
 """
 
 from __future__ import annotations
@@ -29,12 +32,29 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 MAX_THREADS: Final = 8
 """At most this many database calls at once; below SQLAlchemy's default pool (5 + 10)."""
 
 SERVING: contextvars.ContextVar[bool] = contextvars.ContextVar("rcbot_serving", default=False)
 """True while the web server or the scheduler runs code on the event loop; the test guard
 uses it to tell the server's database use from a test's own set-up."""
+
+UNAVAILABLE_TEXT: Final = "rcbot is briefly unavailable, please try again in a minute."
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now (refused, dropped or invalidated
+    connection); trying again later can succeed."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database connection failed, not that the work was wrong."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -49,9 +69,15 @@ def _executor() -> ThreadPoolExecutor:
 
 
 async def run_db[**P, T](fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run ``fn(*args, **kwargs)`` (blocking database work) off the event loop."""
+    """Run ``fn(*args, **kwargs)`` (blocking database work) off the event loop; a failed
+    database connection raises :class:`DatabaseUnavailable`."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+    try:
+        return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+    except DBAPIError as exc:
+        if is_unavailable(exc):
+            raise DatabaseUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
+        raise
 
 
 def on_loop_thread() -> bool:

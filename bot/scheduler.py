@@ -28,6 +28,8 @@ from bot.lifecycle import Lifecycle
 log = logging.getLogger(__name__)
 
 MISFIRE_GRACE_SECONDS = 3600
+MAX_BACKOFF_SECONDS = 60.0
+"""The longest wait between attempts while the database (or the lock) keeps failing."""
 
 
 class SchedulerHost:
@@ -39,12 +41,16 @@ class SchedulerHost:
         *,
         tick_seconds: float = 30.0,
         poll_seconds: float = 5.0,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
     ) -> None:
         self.engine = engine
         self.lifecycle = lifecycle
         self.lock = lock
         self.tick_seconds = tick_seconds
         self.poll_seconds = poll_seconds
+        self.max_backoff_seconds = max(poll_seconds, max_backoff_seconds)
+        self.failures = 0
+        """Attempts in a row that failed (0 when the last one worked)."""
         self._scheduler: AsyncIOScheduler | None = None
 
     @property
@@ -52,22 +58,55 @@ class SchedulerHost:
         return self._scheduler is not None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set: become leader when possible, step down if the lock is lost."""
+        """Until ``stop`` is set: become leader when possible, step down if the lock is lost.
+
+        Nothing the lock or the scheduler raises ends this loop (a database outage of any
+        length is survived): it logs one line, steps down if leading, and tries again after
+        a delay that doubles up to ``max_backoff_seconds``."""
         SERVING.set(True)  # this task's context: jobs started from here run "serving"
         try:
             while not stop.is_set():
-                if not self.leading:
-                    if await run_db(self.lock.try_acquire):
-                        self._start()
-                elif not await run_db(self.lock.still_held):
-                    log.warning("lost scheduler leadership; stopping jobs")
-                    self._stop()
+                try:
+                    await self._step()
+                    self.failures = 0
+                except Exception as exc:  # any failure: survive it, back off, try again
+                    await self._failed(exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.poll_seconds)
+                    await asyncio.wait_for(stop.wait(), self._delay())
         finally:
             await self._finish_running_jobs()
             self._stop()
-            await run_db(self.lock.release)
+            try:
+                await run_db(self.lock.release)
+            except Exception as exc:  # the database is gone: so is the lock
+                log.warning("could not release the leader lock (%s)", type(exc).__name__)
+
+    async def _step(self) -> None:
+        if not self.leading:
+            if await run_db(self.lock.try_acquire):
+                self._start()
+        elif not await run_db(self.lock.still_held):
+            log.warning("lost scheduler leadership; stopping jobs")
+            self._stop()
+
+    async def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        log.warning(
+            "scheduler: %s (%s); %s, trying again in %g s",
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "no detail",
+            "stepping down" if self.leading else "standing by",
+            self._delay(),
+        )
+        if self.leading:
+            self._stop()
+            with contextlib.suppress(Exception):
+                await run_db(self.lock.release)
+
+    def _delay(self) -> float:
+        if self.failures == 0:
+            return self.poll_seconds
+        return min(self.poll_seconds * 2.0 ** (self.failures - 1), self.max_backoff_seconds)
 
     def _start(self) -> None:
         jobs.install(self.lifecycle)

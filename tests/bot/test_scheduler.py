@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.dispatch import Dispatcher
 from bot.leader import FileLeaderLock, PostgresLeaderLock, leader_lock
@@ -111,3 +112,65 @@ def test_processes_share_one_simulated_clock(engine: Engine) -> None:
     assert shared_anchor(engine, MONDAY, 3600) == first
     # A new simulation (another start) resets the anchor.
     assert shared_anchor(engine, MONDAY + timedelta(days=1), 3600) != first
+
+
+class FlakyLock:
+    """A lock whose database is down for the first ``outage`` attempts (a standby that
+    cannot even connect), then held; it fails again while held when ``drop`` is set."""
+
+    def __init__(self, outage: int) -> None:
+        self.outage = outage
+        self.attempts = 0
+        self.drop = False
+        self.held = False
+
+    def try_acquire(self) -> bool:
+        self.attempts += 1
+        if self.attempts <= self.outage or self.drop:
+            raise OperationalError("connect", {}, ConnectionRefusedError("refused"))
+        self.held = True
+        return True
+
+    def still_held(self) -> bool:
+        if self.drop:
+            raise OperationalError("select", {}, ConnectionResetError("reset"))
+        return self.held
+
+    def release(self) -> None:
+        self.held = False
+        if self.drop:
+            raise OperationalError("unlock", {}, ConnectionResetError("reset"))
+
+
+async def test_a_standby_and_a_leader_survive_database_errors(
+    engine: Engine, clock: FixedClock
+) -> None:
+    lock = FlakyLock(outage=4)
+    scheduler = host(engine, clock, FakeChatPlatform())
+    scheduler.lock = lock
+    scheduler.max_backoff_seconds = 0.4
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop))
+    # Standing by: every attempt fails, the delay grows (capped), then it leads.
+    await wait_for(lambda: scheduler.leading)
+    assert lock.attempts == 5
+    assert scheduler.failures == 0
+    # Leading: the lock's connection fails; it steps down and keeps trying.
+    lock.drop = True
+    await wait_for(lambda: not scheduler.leading and scheduler.failures >= 2)
+    assert scheduler._delay() == 0.2
+    lock.drop = False
+    await wait_for(lambda: scheduler.leading)
+    assert not task.done()
+    stop.set()
+    await task
+
+
+def test_backoff_doubles_up_to_the_cap(engine: Engine, clock: FixedClock) -> None:
+    scheduler = host(engine, clock, FakeChatPlatform())
+    scheduler.poll_seconds, scheduler.max_backoff_seconds = 5.0, 60.0
+    delays = []
+    for failures in range(7):
+        scheduler.failures = failures
+        delays.append(scheduler._delay())
+    assert delays == [5.0, 5.0, 10.0, 20.0, 40.0, 60.0, 60.0]

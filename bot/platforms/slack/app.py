@@ -20,7 +20,8 @@ from typing import Any, Final
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import content
 from bot.answering import (
@@ -33,7 +34,7 @@ from bot.answering import (
     Withdrawn,
 )
 from bot.commands import OwnerCommands, Reply
-from bot.db_boundary import run_db
+from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, run_db
 from bot.messages import Message, Text
 from bot.platform import DeliveryError, MessageRef
 from bot.platforms.slack import render
@@ -80,6 +81,21 @@ def build_slack_app(
         raise_error_for_unhandled_request=False,
     )
     seen = SeenEvents()
+
+    @app.error
+    async def unavailable(
+        error: Exception, body: dict[str, Any], response: BoltResponse | None
+    ) -> BoltResponse | None:
+        """A database outage: acknowledge with 200 and a polite "try again", never a 404 or
+        silence. ``response`` is None when the listener had already acknowledged."""
+        if not isinstance(error, DatabaseUnavailable):
+            log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
+            return None
+        log.warning("Slack request during a database outage: %s", error)
+        if response is not None:
+            return BoltResponse(status=200, body=_unavailable_ack(body))
+        await _tell_unavailable(platform, body)
+        return None
 
     @app.middleware
     async def retries(
@@ -257,6 +273,47 @@ def build_slack_app(
             await respond(**answer)
 
     return app
+
+
+def _unavailable_ack(body: dict[str, Any]) -> dict[str, Any] | str:
+    """The acknowledgement body that says "try again" in the place the person looks."""
+    if body.get("type") == "view_submission":
+        view = render.notice_view("rcbot", UNAVAILABLE_TEXT)
+        return {"response_action": "update", "view": view}
+    if "command" in body:
+        return {"response_type": "ephemeral", "text": UNAVAILABLE_TEXT}
+    return ""
+
+
+async def _tell_unavailable(platform: SlackPlatform, body: dict[str, Any]) -> None:
+    """After the acknowledgement: the page (already showing "saving") or the command's
+    reply says it, else a notice in a modal, else an ephemeral line."""
+    if "command" in body and body.get("response_url"):
+        try:
+            await AsyncWebhookClient(body["response_url"]).send(
+                text=UNAVAILABLE_TEXT, response_type="ephemeral"
+            )
+        except (SlackRequestError, OSError) as exc:
+            log.warning("could not say rcbot is unavailable: %s", type(exc).__name__)
+        return
+    user = (body.get("user") or {}).get("id")
+    if not user:
+        return
+    try:
+        view_id = (body.get("view") or {}).get("id")
+        if body.get("type") == "view_submission" and view_id:
+            view = render.notice_view("rcbot", UNAVAILABLE_TEXT)
+            await platform.client.views_update(view_id=view_id, view=view)
+        elif body.get("trigger_id"):
+            view = render.notice_view("rcbot", UNAVAILABLE_TEXT)
+            await platform.client.views_open(trigger_id=body["trigger_id"], view=view)
+        else:
+            channel = (body.get("channel") or {}).get("id") or user
+            await platform.client.chat_postEphemeral(
+                channel=channel, user=user, text=UNAVAILABLE_TEXT
+            )
+    except SlackApiError as exc:
+        log.warning("could not say rcbot is unavailable: %s", exc.response.get("error"))
 
 
 async def _email_of(platform: SlackPlatform, user_id: str) -> Email | None:

@@ -40,7 +40,7 @@ from bot.answering import (
     Withdrawn,
 )
 from bot.commands import OwnerCommands
-from bot.db_boundary import run_db
+from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, run_db
 from bot.messages import Block, Divider, Header, Message, Text
 from bot.platform import DeliveryError
 from bot.platforms.teams.cards import card as message_card
@@ -59,6 +59,9 @@ _PRIVATELY: Final = Message(
     "rcbot answers survey commands privately",
     (Text("I answer survey commands privately: please write to me in our 1:1 chat."),),
 )
+
+
+MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
 
 
 def _reply(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
@@ -181,6 +184,13 @@ def build_teams_agent(
 
     @agent.activity("message")
     async def message(context: TurnContext, state: TurnState) -> None:
+        try:
+            await answer_message(context)
+        except DatabaseUnavailable as exc:
+            log.warning("Teams message during a database outage: %s", exc)
+            await context.send_activity(UNAVAILABLE_TEXT)
+
+    async def answer_message(context: TurnContext) -> None:
         users = await run_db(remember, context)
         text = _MENTION.sub("", context.activity.text or "").strip()
         if users and text.lower().strip(" .!?") in PARTICIPANT_WORDS:
@@ -209,6 +219,16 @@ def build_teams_agent(
 
     @agent.adaptive_card.action_execute(re.compile(r"^rc_"))
     async def act(context: TurnContext, state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
+        try:
+            return await act_on_card(context, data)
+        except DatabaseUnavailable as exc:
+            log.warning("Teams card action during a database outage: %s", exc)
+            # A message response leaves the card as it was, so the person can try again.
+            return AdaptiveCardInvokeResponse(
+                status_code=200, type=MESSAGE_RESPONSE, value=UNAVAILABLE_TEXT
+            )
+
+    async def act_on_card(context: TurnContext, data: Any) -> AdaptiveCardInvokeResponse:
         user = await run_db(remember, context)
         invoke: Any = context.activity.value or {}
         verb = str((invoke.get("action") or {}).get("verb", ""))
