@@ -22,7 +22,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from bot.db_boundary import UNAVAILABLE_TEXT
+from bot.answering import Answering
+from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable
 from bot.lifecycle import Lifecycle
 from bot.runtime import Runtime
 from bot.scheduler import SchedulerHost
@@ -36,8 +37,12 @@ from tests.conftest import MONDAY, _postgres_engine
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.slack_user import SlackSide
 from tests.integration.test_slack_round import PEOPLE, SECRET, TOKEN, free_port
-
-pytestmark = pytest.mark.postgres
+from tests.integration.test_teams_round import (  # noqa: F401 (fixtures)
+    TeamsWorld,
+    action_data,
+    tls,
+    world,
+)
 
 
 @dataclass
@@ -111,6 +116,7 @@ def pg_engine() -> Iterator[Engine]:
         yield engine
 
 
+@pytest.mark.postgres
 async def test_serve_survives_a_database_outage(pg_engine: Engine, tmp_path: Path) -> None:
     engine = pg_engine
     clock = FixedClock(MONDAY)
@@ -212,3 +218,30 @@ async def test_serve_survives_a_database_outage(pg_engine: Engine, tmp_path: Pat
             rt.close()
             with contextlib.suppress(AssertionError):
                 await proxy.cut()
+
+
+async def test_teams_card_actions_during_an_outage_get_a_polite_answer(
+    world: TeamsWorld,  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The card stays as it was (a message response), so the person can press again."""
+    w = world
+    w.service.open_round("Crisis", MONDAY + timedelta(days=14))
+    await w.until(lambda: w.connector.activities(w.chat("ann@nhs.net")))
+    start = action_data(w.last_card(w.chat("ann@nhs.net")), "rc_start")
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise DatabaseUnavailable("database unavailable (OperationalError)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Answering, "start", down)
+        activity = w.channel.action_execute(
+            "rc_start", start, w.users["ann@nhs.net"], w.chat("ann@nhs.net")
+        )
+        status, body = await w.channel.post(w.endpoint, activity)
+    assert status == 200, body
+    assert body["statusCode"] == 200
+    assert body["type"] == "application/vnd.microsoft.activity.message"
+    assert body["value"] == UNAVAILABLE_TEXT
+    page = await w.act("ann@nhs.net", "rc_start", start)
+    assert "Role 1 of 2" in json.dumps(page)
