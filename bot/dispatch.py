@@ -274,6 +274,11 @@ class Dispatcher:
         exc: DeliveryError,
         report: DrainReport,
     ) -> None:
+        if exc.uncertain:
+            # It may have gone out: settled at the next drain like a crash (history first).
+            await run_db(self.outbox.mark_uncertain, item, exc.reason)
+            report.retrying += 1
+            return
         if exc.retry_after is not None and not exc.permanent:
             # Rate limited: not the message's fault, so it does not use up an attempt.
             await run_db(self.outbox.release, item, timedelta(seconds=exc.retry_after))
@@ -328,8 +333,13 @@ class Dispatcher:
                 if user is None:
                     unsent = True
                 elif isinstance(chat, ChecksHistory):
-                    ref = await chat.find_sent(PlatformUserId(user), item.key)
-                    unsent = ref is None
+                    try:
+                        ref = await chat.find_sent(PlatformUserId(user), item.key)
+                    except DeliveryError as exc:
+                        if not exc.permanent:
+                            continue  # the platform cannot tell now: ask at the next drain
+                    else:
+                        unsent = ref is None
             sent_ref = None if ref is None else ref.encode()
             await run_db(self._settle, item, sent_ref, unsent)
             if sent_ref is None and not unsent:

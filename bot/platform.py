@@ -42,16 +42,24 @@ class DeliveryError(Exception):
     """A message could not be delivered.
 
     ``permanent`` failures (unknown user, app not installed) are not retried;
-    ``retry_after`` is the delay the platform asked for, when it gave one.
+    ``retry_after`` is the delay the platform asked for, when it gave one; ``uncertain``
+    means the message may have been posted all the same (a 5xx or a timeout after sending),
+    so it must not simply be sent again: the outbox checks the platform's history first.
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        uncertain: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        self.uncertain = uncertain
 
 
 @runtime_checkable

@@ -223,6 +223,17 @@ class Outbox:
                 )
             )
 
+    def mark_uncertain(self, item: OutboxItem, error: str) -> None:
+        """A send whose outcome is unknown (a 5xx or a timeout after posting): keep it
+        "sending" with its lease already over, so the next drain settles it the way it
+        settles a crash (the platform's history first, then a resend)."""
+        with UnitOfWork(self.engine) as uow:
+            uow.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == item.id, OutboxRow.state == OutboxState.SENDING.value)
+                .values(lease_until=self._now() - timedelta(seconds=1), last_error=error[:500])
+            )
+
     def expired_leases(self) -> list[OutboxItem]:
         """Messages whose sender vanished mid-send (a crash): they may have gone out."""
         now = self._now()

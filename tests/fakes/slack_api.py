@@ -265,6 +265,7 @@ class _Fault:
     retry_after: int
     error: str | None
     remaining: int
+    after: bool = False
 
 
 @dataclass
@@ -661,18 +662,21 @@ class FakeSlack:
         retry_after: int = 1,
         times: int = 1,
         error: str | None = None,
+        after: bool = False,
     ) -> None:
         """The next `times` calls of method ("*" for any) fail with HTTP status.
 
         429 answers ``ratelimited`` with ``Retry-After: retry_after``; 5xx answer
         ``internal_error``/``service_unavailable``; status 200 answers ``error``
-        (default ``fatal_error``) as an ordinary API error.
+        (default ``fatal_error``) as an ordinary API error. ``after``: the call is carried
+        out first (a message is posted), then the error is answered, as Slack documents
+        ``internal_error`` can.
         """
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
             self._faults.setdefault(method, []).append(
-                _Fault(status, max(1, retry_after), error, times)
+                _Fault(status, max(1, retry_after), error, times, after)
             )
 
     def set_latency(self, seconds: float, method: str = "*") -> None:
@@ -739,7 +743,7 @@ class FakeSlack:
         if handler is None:
             return _Reply(200, {"ok": False, "error": "unknown_method", "req_method": method})
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and not fault.after:
             return self._fault_reply(fault)
         if not token:
             return _Reply(200, {"ok": False, "error": "not_authed"})
@@ -752,6 +756,8 @@ class FakeSlack:
             body = handler(args)
         except SlackError as exc:
             return _Reply(200, _error_body(exc))
+        if fault is not None:  # done, yet answered with an error
+            return self._fault_reply(fault)
         return _Reply(200, {"ok": True, **body})
 
     def _record(self, method: str, args: dict[str, Any], received: float, reply: _Reply) -> _Reply:

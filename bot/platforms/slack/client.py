@@ -1,8 +1,12 @@
 """The Slack adapter behind :class:`bot.platform.ChatPlatform`, on the real ``slack_sdk``.
 
 ``SLACK_API_URL`` points the client at another Web API (the tests' local fake). Rate limits
-(HTTP 429) are retried by slack_sdk's handler honouring ``Retry-After``; what still fails
-becomes a :class:`DeliveryError`, permanent when retrying cannot help.
+(HTTP 429) are retried by slack_sdk's handler honouring ``Retry-After``; server errors and
+dropped connections are retried by the library only for calls that are safe to repeat
+(:data:`IDEMPOTENT`): Slack may answer 500 after it has posted a message, so a post is never
+repeated blindly. What still fails becomes a :class:`DeliveryError`, permanent when
+retrying cannot help, uncertain when a post may have gone out (the outbox then looks in the
+conversation's history before sending again).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.messages import Attachment, Message
@@ -54,26 +61,77 @@ PERMANENT: Final = frozenset(
 )
 
 
+IDEMPOTENT: Final = frozenset(
+    {
+        "auth.test",
+        "users.list",
+        "users.lookupByEmail",
+        "users.info",
+        "conversations.open",
+        "conversations.history",
+        "chat.update",
+        "views.publish",
+    }
+)
+"""Methods the library may repeat after a 5xx or a dropped connection: repeating them does
+nothing new. Everything else (``chat.postMessage`` above all) is never repeated blindly."""
+
+
+def _method(request: HttpRequest) -> str:
+    return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+class _IdempotentServerErrorRetry(AsyncServerErrorRetryHandler):
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return _method(request) in IDEMPOTENT and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _IdempotentConnectionErrorRetry(AsyncConnectionErrorRetryHandler):
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return _method(request) in IDEMPOTENT and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 def make_client(token: str, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=max_retries),
+            _IdempotentConnectionErrorRetry(max_retry_count=max_retries),
             AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
-            AsyncServerErrorRetryHandler(max_retry_count=max_retries),
+            _IdempotentServerErrorRetry(max_retry_count=max_retries),
         ],
     )
 
 
-def delivery_error(exc: Exception) -> DeliveryError:
+def delivery_error(exc: Exception, *, posting: bool = False) -> DeliveryError:
+    """``posting``: the call may have created a message, so a server error, a timeout or a
+    dropped connection leaves it uncertain whether it did."""
     if isinstance(exc, SlackApiError):
         code = str(exc.response.get("error", "unknown_error"))
         if exc.response.status_code == 429 or code == "ratelimited":
             retry = exc.response.headers.get("Retry-After", "1")
             return DeliveryError(f"Slack: {code}", retry_after=float(retry))
-        return DeliveryError(f"Slack: {code}", permanent=code in PERMANENT)
-    return DeliveryError(f"Slack unreachable: {type(exc).__name__}")
+        uncertain = posting and exc.response.status_code >= 500
+        return DeliveryError(f"Slack: {code}", permanent=code in PERMANENT, uncertain=uncertain)
+    return DeliveryError(f"Slack unreachable: {type(exc).__name__}", uncertain=posting)
 
 
 class SlackPlatform:
@@ -173,11 +231,17 @@ class SlackPlatform:
             if self.pace is not None:
                 await self.pace.acquire()
             response = await self.client.chat_postMessage(**args)
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc, posting=True) from None
+        try:
             channel = self._dm[user] = str(response["channel"])
             if attachments:
                 await self._upload(channel, str(response["ts"]), attachments)
         except (SlackApiError, SlackRequestError, OSError) as exc:
-            raise delivery_error(exc) from None
+            # Posted: another attempt would post the message twice; the history knows.
+            raise DeliveryError(
+                f"Slack: the files did not upload ({type(exc).__name__})", uncertain=True
+            ) from None
         return MessageRef(Platform.SLACK, str(response["channel"]), str(response["ts"]))
 
     async def _upload(self, channel: str, ts: str, attachments: Sequence[Attachment]) -> None:
