@@ -10,6 +10,7 @@ from rich.markup import escape
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
+from bot.db_boundary import DatabaseUnavailable
 from surveys.errors import DomainError
 from surveys.importing import ImportRejected
 from surveys.instrument import InstrumentError
@@ -47,7 +48,9 @@ class RcbotGroup(TyperGroup):
             raise fail(str(exc)) from None
         except DomainError as exc:
             raise fail(explain(exc)) from None
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+        except (OperationalError, DatabaseUnavailable) as exc:
+            cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
+            orig = getattr(cause, "orig", None)
+            reason = str(orig).strip().splitlines()[0] if orig else "unknown error"
             url = getattr(ctx.obj, "safe_database_url", "the database")
             raise fail(f"Cannot use the database {url}: {reason}.") from None

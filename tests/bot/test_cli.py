@@ -162,6 +162,15 @@ def test_an_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     assert "Cannot use the database postgresql+psycopg://nobody@127.0.0.1:1/none" in out
 
 
+def test_serve_without_its_database_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RCBOT_TEAMS_ANONYMOUS", "1")
+    cli = Cli("postgresql://nobody@127.0.0.1:1/none", tmp_path)
+    out = cli("serve", "--port", "1", code=2)
+    assert "Cannot use the database postgresql+psycopg://nobody@127.0.0.1:1/none" in out
+
+
 def test_instrument_check_and_export(cli: Cli, tmp_path: Path) -> None:
     out = cli("instrument", "export", "mine.toml")
     assert "Wrote the default questions" in out
