@@ -865,9 +865,10 @@ def serve(
     for Teams cards (GET /files/...) and health checks (GET /healthz), and run the scheduler:
     the whole round lifecycle in one process.
 
-    Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; Teams needs MICROSOFT_APP_ID,
-    MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID, or RCBOT_TEAMS_ANONYMOUS=1 for a
-    local trial with the Microsoft 365 Agents Playground (loopback --host only)."""
+    Slack needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET. Teams needs
+    MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID;
+    or RCBOT_TEAMS_ANONYMOUS=1 for a local trial with Microsoft's Agents
+    Playground (anonymous, loopback --host only; see the README)."""
     from bot.server import Connected, check_anonymous
     from bot.server import serve as run_server
 

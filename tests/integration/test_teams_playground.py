@@ -52,6 +52,15 @@ from tests.integration.test_slack_round import free_port
 
 CLI = PLAYGROUND_DIR / "node_modules" / "@microsoft" / "m365agentsplayground" / "cli.js"
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # tests run as root
+    # Nothing but 127.0.0.1: no update checks, sync or other background traffic.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "teams-playground"
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -315,7 +324,7 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
 
     p = playground
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 2400})
             await page.goto(p.base)
