@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,23 @@ class Settings(BaseSettings):
         if value.strip().upper() not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return value.strip().upper()
+
+    @field_validator(
+        "slack_api_url",
+        "teams_service_url",
+        "graph_url",
+        "microsoft_authority",
+        "public_url",
+        mode="before",
+    )
+    @classmethod
+    def _url(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip():
+            parsed = urlparse(value.strip())
+            if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+                raise ValueError("must be an http(s) address such as https://rcbot.example.org")
+            return value.strip()
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

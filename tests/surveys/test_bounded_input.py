@@ -129,6 +129,8 @@ def test_instrument_texts_fit_slack_and_teams(change: Any, where: str) -> None:
         ("RCBOT_FILE_LINK_DAYS", "1.5", "RCBOT_FILE_LINK_DAYS must be a whole number"),
         ("RCBOT_LOG_LEVEL", "loud", "RCBOT_LOG_LEVEL must be one of DEBUG"),
         ("DATABASE_URL", "mysql://x/y", "rcbot supports SQLite and PostgreSQL, not mysql"),
+        ("RCBOT_PUBLIC_URL", "rcbot.example.org", "RCBOT_PUBLIC_URL must be an http(s) address"),
+        ("SLACK_API_URL", "ftp://x", "SLACK_API_URL must be an http(s) address"),
     ],
 )
 def test_a_malformed_setting_is_one_sentence_naming_it(
