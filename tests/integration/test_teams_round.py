@@ -71,7 +71,7 @@ class TeamsWorld:
     slack_side: SlackSide | None = None
     cards: list[dict[str, Any]] = field(default_factory=list)
 
-    async def until(self, condition: Any, seconds: float = 15) -> None:
+    async def until(self, condition: Any, seconds: float = 120) -> None:
         deadline = time.monotonic() + seconds
         while not condition():
             if time.monotonic() > deadline:

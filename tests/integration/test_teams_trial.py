@@ -68,7 +68,7 @@ class Trial:
             return message_activity(kw.pop("text"), **common)
         return action_execute_activity(kw.pop("verb"), kw.pop("data"), **common, **kw)
 
-    async def until(self, condition: Any, seconds: float = 15) -> None:
+    async def until(self, condition: Any, seconds: float = 120) -> None:
         deadline = time.monotonic() + seconds
         while not condition():
             if time.monotonic() > deadline:
