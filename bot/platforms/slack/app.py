@@ -44,6 +44,7 @@ from surveys.model import Email, InvitationId, Platform
 log = logging.getLogger(__name__)
 
 Ack = Callable[..., Awaitable[None]]
+Listener = Callable[[dict[str, Any], Ack], Awaitable[None]]
 ACK_BUDGET: Final = 1.5
 """Seconds a listener may take to answer inside the acknowledgement; past it, rcbot
 acknowledges at once and answers afterwards, well inside Slack's 3 seconds."""
@@ -110,6 +111,21 @@ def build_slack_app(
         await next()
         return None
 
+    def after_ack(listener: Listener) -> Listener:
+        """A button listener that acknowledges first and then reaches the database: an
+        outage is told to the person here, not raised. (Raised after ``ack()``, bolt's
+        runner can reset the acknowledgement and answer Slack with a 404.)"""
+
+        async def run(body: dict[str, Any], ack: Ack) -> None:
+            try:
+                await listener(body, ack)
+            except DatabaseUnavailable as error:
+                log.warning("Slack request during a database outage: %s", error)
+                await _tell_unavailable(platform, body)
+
+        return run
+
+    @after_ack
     async def open_page(body: dict[str, Any], ack: Ack) -> None:
         await ack()
         user = body["user"]["id"]
@@ -126,6 +142,7 @@ def build_slack_app(
     app.action("rc_edit")(open_page)
 
     @app.action("rc_stop_reminders")
+    @after_ack
     async def stop_reminders(body: dict[str, Any], ack: Ack) -> None:
         await ack()
         user = body["user"]["id"]
@@ -147,6 +164,7 @@ def build_slack_app(
         await platform.client.views_publish(user_id=user, view=render.home_view(sections))
 
     @app.action("rc_withdraw")
+    @after_ack
     async def withdraw(body: dict[str, Any], ack: Ack) -> None:
         await ack()
         user = body["user"]["id"]
