@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -81,7 +82,9 @@ def _method(request: HttpRequest) -> str:
     return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-class _IdempotentServerErrorRetry(AsyncServerErrorRetryHandler):
+class _OnlyIdempotent(AsyncRetryHandler):
+    """Retries only the methods that are safe to repeat (never a post)."""
+
     async def _can_retry_async(
         self,
         *,
@@ -95,18 +98,12 @@ class _IdempotentServerErrorRetry(AsyncServerErrorRetryHandler):
         )
 
 
-class _IdempotentConnectionErrorRetry(AsyncConnectionErrorRetryHandler):
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return _method(request) in IDEMPOTENT and await super()._can_retry_async(
-            state=state, request=request, response=response, error=error
-        )
+class _IdempotentServerErrorRetry(_OnlyIdempotent, AsyncServerErrorRetryHandler):
+    pass
+
+
+class _IdempotentConnectionErrorRetry(_OnlyIdempotent, AsyncConnectionErrorRetryHandler):
+    pass
 
 
 def make_client(token: str, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
