@@ -16,7 +16,7 @@ from bot.content import results_status, status_lines
 from bot.db_boundary import run_db
 from bot.messages import Context, Fields, Header, Message, Text
 from surveys.errors import DomainError
-from surveys.model import Email, RoundState, Survey
+from surveys.model import Email, Survey
 from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
@@ -130,11 +130,10 @@ class OwnerCommands:
         )
 
     def _results(self, survey: Survey) -> Reply:
-        closed = [r for r in self.service.rounds(survey.name) if r.state is RoundState.CLOSED]
-        if not closed:
+        assert survey.id is not None
+        latest = self.publications.latest(survey.id)
+        if latest is None:
             return _say(f"{survey.name} has no closed round yet, so there are no results.")
-        latest = closed[-1]
-        assert latest.id is not None
-        lines = results_status(survey, latest, self.publications.status(latest.id))
+        lines = results_status(survey, *latest)
         text = "\n".join(lines)
         return Reply(Message(lines[0], (Text(text),)))

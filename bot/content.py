@@ -6,6 +6,7 @@ not anonymous), and results are framed for discussion, never blame.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -120,8 +121,14 @@ def reminder(view: InvitationView, status: RoundStatus, now: datetime) -> Messag
     )
 
 
-def digest(status: RoundStatus, undelivered: list[tuple[str, str]], now: datetime) -> Message:
-    """The owner's daily digest: counts only, never who answered what."""
+def digest(
+    status: RoundStatus,
+    undelivered: list[tuple[str, str]],
+    now: datetime,
+    previous_results: Sequence[str] = (),
+) -> Message:
+    """The owner's daily digest: counts only, never who answered what; and where the
+    previous round's results stand (:func:`results_status`)."""
     r = status.round
     days = r.time_left(now).days
     lines = status_lines(status)
@@ -133,6 +140,8 @@ def digest(status: RoundStatus, undelivered: list[tuple[str, str]], now: datetim
         shown = "\n".join(f"• {who}: {why}" for who, why in undelivered[:10])
         more = f"\n…and {len(undelivered) - 10} more" if len(undelivered) > 10 else ""
         blocks.append(Text(f"**Not reached ({len(undelivered)}):**\n{shown}{more}"))
+    if previous_results:
+        blocks.append(Text("**Results of the last closed round:**\n" + "\n".join(previous_results)))
     blocks.append(
         Context(
             f"{status.started - status.completed} people have started but not finished; "
@@ -319,3 +328,17 @@ def results_status(
     if job.folder:
         lines.append(f"The files are in {job.folder}.")
     return lines
+
+
+def results_notice(survey: Survey, round_: Round, publication: PublishStatus) -> Message:
+    """To each owner, privately, when a round's results could not be delivered: what went
+    wrong and what they can do (:func:`results_status`, composed when the notice is sent)."""
+    lines = results_status(survey, round_, publication)
+    return Message(
+        f"The results of round {round_.number} of {survey.name} need your attention",
+        (
+            Header(f"{survey.name}, round {round_.number}: results not delivered"),
+            Text("\n".join(lines)),
+            Context("`results` (or `/rc results` in Slack) shows where they stand at any time."),
+        ),
+    )

@@ -38,6 +38,7 @@ from surveys.model import (
     RoundStatus,
 )
 from surveys.outbox import NewMessage, OutboxItem, OutboxKind, OutboxState
+from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Dispatcher:
         self.batch = batch
         self.concurrency = concurrency
         self._statuses: dict[RoundId, RoundStatus] = {}
+        self.publications = PublishJobs(service.engine, service.clock)
         self._missing: dict[ParticipantId, str] = {}
         self._sent: list[tuple[OutboxItem, str]] = []
         """Why each person the last look-up did not find was not found."""
@@ -251,12 +253,23 @@ class Dispatcher:
         if status is None:
             status = self._statuses[item.round_id] = self.service.status_of(item.round_id)
         now = self.service.clock.now()
-        if item.payload.get("template") == "digest":
+        template = item.payload.get("template")
+        if template == "results_notice":
+            survey = self.service.get_survey_by_id(item.survey_id)
+            return content.results_notice(
+                survey, status.round, self.publications.status(item.round_id)
+            )
+        if template == "digest":
             if status.round.state is not RoundState.OPEN:
                 self.outbox.cancel(item.id, "the round closed before the digest went")
                 return None
             problems = self.outbox.undeliverable(item.round_id)
-            return content.digest(status, problems, now)
+            previous: list[str] = []
+            latest = self.publications.latest(item.survey_id)
+            if latest is not None:
+                survey = self.service.get_survey_by_id(item.survey_id)
+                previous = content.results_status(survey, *latest)
+            return content.digest(status, problems, now, previous)
         assert item.invitation_id is not None
         view = self.service.view(item.invitation_id)
         if view.invitation.completed or view.invitation.reminders_opt_out:

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
+from bot.db_boundary import run_db
 from bot.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ async def publish() -> None:
     with _tracked():
         if lifecycle := _current():
             await lifecycle.publish()
+            # Results that could not be delivered: the owners are told (once each).
+            await run_db(lifecycle.notify)
 
 
 async def send() -> None:

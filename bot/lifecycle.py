@@ -26,6 +26,7 @@ class TickReport:
     invited: int = 0
     reminders: int = 0
     digests: int = 0
+    notices: int = 0
     closed: int = 0
     published: int = 0
     purged: int = 0
@@ -62,6 +63,10 @@ class Lifecycle:
     def digest(self) -> int:
         return self.service.plan_digests()
 
+    def notify(self) -> int:
+        """Tell owners about results that could not be delivered (once per publication)."""
+        return self.service.plan_result_notices()
+
     def close_rounds(self) -> int:
         """Close due rounds; each close records its publish job in the same transaction."""
         closed = self.service.close_due_rounds()
@@ -89,6 +94,7 @@ class Lifecycle:
         report.invited = await run_db(self.invite)
         report.closed = await run_db(self.close_rounds)
         report.published = await self.publish()
+        report.notices = await run_db(self.notify)
         report.reminders = await run_db(self.remind)
         report.digests = await run_db(self.digest)
         report.purged = await run_db(self.purge)

@@ -118,6 +118,46 @@ def _job(row: PublishJobRow) -> PublishJob:
     )
 
 
+def notice_key(round_id: RoundId, generation: int, owner: str) -> str:
+    """The outbox key of the owners' notice that a publication went wrong: once per owner
+    and generation (``rcbot round publish`` starts a new generation, so a new notice)."""
+    return f"results-notice:{round_id}:g{generation}:{owner}"
+
+
+def publications_needing_notice(session: Session) -> list[tuple[RoundId, SurveyId, int]]:
+    """(round, survey, generation) of every publication the owners must hear about: a job
+    given up as failed, or a done job whose summary or workbook failed for good. The failed
+    rows are the promise; :meth:`surveys.service.SurveyService.plan_result_notices` keeps it
+    (the notice's key makes it once)."""
+    found: dict[RoundId, tuple[RoundId, SurveyId, int]] = {}
+    for job in session.scalars(
+        select(PublishJobRow).where(PublishJobRow.state == PublishState.FAILED.value)
+    ):
+        found[RoundId(job.round_id)] = (
+            RoundId(job.round_id),
+            SurveyId(job.survey_id),
+            job.generation,
+        )
+    done = session.execute(
+        select(
+            PublishJobRow.round_id,
+            PublishJobRow.survey_id,
+            PublishJobRow.generation,
+            OutboxRow.payload,
+        )
+        .join(OutboxRow, OutboxRow.round_id == PublishJobRow.round_id)
+        .where(
+            PublishJobRow.state == PublishState.DONE.value,
+            OutboxRow.kind.in_([k.value for k in RESULT_KINDS]),
+            OutboxRow.state.in_([OutboxState.FAILED.value, OutboxState.UNCERTAIN.value]),
+        )
+    )
+    for round_id, survey_id, generation, payload in done:
+        if int(payload.get("generation", 1)) == generation:
+            found[RoundId(round_id)] = (RoundId(round_id), SurveyId(survey_id), generation)
+    return list(found.values())
+
+
 def record_close(session: Session, round_: Round, now: datetime) -> None:
     """Promise to publish ``round_``: call in the transaction that closes it."""
     assert round_.id is not None
@@ -316,6 +356,16 @@ class PublishJobs:
                         )
                     )
             return PublishStatus(job, tuple(posts))
+
+    def latest(self, survey_id: SurveyId) -> tuple[Round, PublishStatus] | None:
+        """The survey's most recently closed round and where its results stand."""
+        with UnitOfWork(self.engine) as uow:
+            closed = [r for r in uow.rounds.for_survey(survey_id) if r.state is RoundState.CLOSED]
+        if not closed:
+            return None
+        latest = max(closed, key=lambda r: r.number)
+        assert latest.id is not None
+        return latest, self.status(latest.id)
 
     def due(self) -> bool:
         """Whether a job is waiting (for a CLI that publishes without a server)."""

@@ -58,7 +58,7 @@ from surveys.outbox import NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
 from surveys.persistence.uow import UnitOfWork
 from surveys.policy import ReminderPolicy
-from surveys.publishing import record_close
+from surveys.publishing import notice_key, publications_needing_notice, record_close
 from surveys.reminders import nudge_allowed, reminder_due
 
 T = TypeVar("T")
@@ -698,6 +698,30 @@ class SurveyService:
                         recipient=f"email:{owner}",
                         round_id=round_.id,
                         payload={"template": "digest"},
+                    )
+                    for owner in survey.owners
+                )
+            return uow.outbox.add(messages, now)
+
+    def plan_result_notices(self) -> int:
+        """Tell each owner privately when a round's results could not be delivered (the
+        publication was given up, or the summary or the workbook failed for good), once per
+        publication; the notice says why and what to do, composed when it is sent."""
+        now = self._now()
+        messages: list[NewMessage] = []
+        with self._uow() as uow:
+            for round_id, survey_id, generation in publications_needing_notice(uow.session):
+                survey = uow.surveys.get_by_id(survey_id)
+                platform = self._owners_platform(uow, survey)
+                messages.extend(
+                    NewMessage(
+                        key=notice_key(round_id, generation, owner),
+                        kind=OutboxKind.NOTICE,
+                        survey_id=survey_id,
+                        platform=platform,
+                        recipient=f"email:{owner}",
+                        round_id=round_id,
+                        payload={"template": "results_notice"},
                     )
                     for owner in survey.owners
                 )

@@ -339,3 +339,85 @@ async def test_republishing_posts_again_on_purpose(world: World) -> None:
     status = jobs.status(round_.id)
     assert {p.state for p in status.posts} == {OutboxState.SENT}
     assert {p.kind for p in status.posts} == {OutboxKind.SUMMARY, OutboxKind.WORKBOOK}
+
+
+def notices(world: World) -> list[str]:
+    """The owner's direct messages about results that were not delivered."""
+    lead = world.slack.users[Email(LEAD)]
+    return [
+        post.message.plain()
+        for post in world.slack.inbox(PlatformUserId(lead))
+        if "results not delivered" in post.message.plain()
+    ]
+
+
+async def test_owners_are_told_once_when_the_summary_cannot_be_posted(world: World) -> None:
+    world.slack.channels.discard(ChannelId("CLEAD"))  # rcbot was never invited
+    lifecycle = world.process()
+    await lifecycle.tick()
+    world.service.close_round("Chemo")
+    await settle(lifecycle, ticks=5)
+    told = notices(world)
+    assert len(told) == 1
+    assert "rcbot is not a member of the leadership channel" in told[0]
+    assert "/invite @rcbot" in told[0]
+    assert "rcbot round publish --survey 'Chemo'" in told[0]
+    # Published again on purpose and failing again: a new publication, a new notice.
+    round_ = world.service.round_status("Chemo").round
+    assert round_.id is not None
+    PublishJobs(world.engine, world.clock).request(round_.id)
+    await settle(lifecycle, ticks=5)
+    assert len(notices(world)) == 2
+    # A restarted process does not tell them again.
+    await settle(world.process(), ticks=3)
+    assert len(notices(world)) == 2
+
+
+async def test_owners_are_told_when_publishing_is_given_up(world: World) -> None:
+    def broken(step: str, job: PublishJob) -> None:
+        if step == "analysing":
+            raise RuntimeError("disk full")
+
+    lifecycle = world.process(hook=broken)
+    await lifecycle.tick()
+    world.service.close_round("Chemo")
+    for _ in range(MAX_ATTEMPTS + 1):
+        await lifecycle.tick()
+        assert notices(world) == [] or job_of(world).state is PublishState.FAILED
+        world.clock.advance(timedelta(hours=1))
+    await lifecycle.tick()
+    assert job_of(world).state is PublishState.FAILED
+    told = notices(world)
+    assert len(told) == 1
+    assert f"failed after {MAX_ATTEMPTS} attempts (RuntimeError: disk full)" in told[0]
+    assert "rcbot round publish --survey 'Chemo'" in told[0]
+
+
+async def test_a_healthy_publication_sends_no_notice(world: World) -> None:
+    lifecycle = world.process()
+    await lifecycle.tick()
+    world.service.close_round("Chemo")
+    await settle(lifecycle, ticks=4)
+    assert (world.summaries(), world.workbooks()) == (1, 1)
+    assert notices(world) == []
+
+
+async def test_the_digest_says_where_the_last_rounds_results_are(world: World) -> None:
+    lifecycle = world.process()
+    await lifecycle.tick()
+    world.service.close_round("Chemo")
+    await settle(lifecycle)
+    world.service.open_round("Chemo", world.clock.now() + timedelta(days=14))
+    lead = PlatformUserId(world.slack.users[Email(LEAD)])
+    before = len(world.slack.inbox(lead))
+    for _ in range(3):  # into the owners' working hours
+        world.clock.advance(timedelta(hours=8))
+        await lifecycle.tick()
+    digests = [
+        p.message.plain()
+        for p in world.slack.inbox(lead)[before:]
+        if "answered so far" in p.message.plain()
+    ]
+    assert digests, "no digest was sent"
+    assert "Results of the last closed round" in digests[0]
+    assert "The summary of round 1 to slack:CLEAD was sent" in digests[0]
