@@ -10,8 +10,10 @@ answering, owner commands) goes through :func:`bot.db_boundary.run_db`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from typing import Any, Final
 
 from aiohttp import web
@@ -62,6 +64,14 @@ _PRIVATELY: Final = Message(
 
 
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
+
+ANSWER_BUDGET: Final = 5.0
+"""Seconds a request may take before it is answered with "working on it" and its outcome
+delivered afterwards (Teams waits about 15 seconds for a bot's response)."""
+
+_WORKING: Final = Message("Working on it...", (Text("Working on it..."),))
+_UNAVAILABLE: Final = Message(UNAVAILABLE_TEXT, (Text(UNAVAILABLE_TEXT),))
+_SAVING: Final = "Saving... the next card appears here in a moment."
 
 
 def _reply(card: dict[str, Any]) -> AdaptiveCardInvokeResponse:
@@ -182,28 +192,64 @@ def build_teams_agent(
     async def installation(context: TurnContext, state: TurnState) -> None:
         await run_db(remember, context)
 
+    later: set[asyncio.Task[None]] = set()
+    """Answers that came too late for their request, still being delivered (a reference
+    keeps each task alive until it is done)."""
+
+    def finish_later(work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        later.add(task)
+        task.add_done_callback(later.discard)
+
     @agent.activity("message")
     async def message(context: TurnContext, state: TurnState) -> None:
+        # Answered within the request when ready in time, as usual; otherwise "working on
+        # it" now and the answer as a new message when it is ready, so Teams' 15 seconds
+        # never depend on the database or the analysis.
+        work = asyncio.ensure_future(answer_message(context))
+        done, _ = await asyncio.wait({work}, timeout=ANSWER_BUDGET)
+        if done:
+            reply = outage_safe(work)
+            if reply is not None:
+                await context.send_activity(card_activity(reply))
+            return
+        conversation = context.activity.conversation
+        if conversation is None:
+            return
+        await context.send_activity(card_activity(_WORKING))
+        where = (str(conversation.id), str(context.activity.service_url or platform.service_url))
+
+        async def reply_when_ready() -> None:
+            await asyncio.wait({work})
+            reply = outage_safe(work)
+            if reply is not None:
+                try:
+                    await platform.send_to_conversation(*where, reply)
+                except DeliveryError as exc:
+                    log.warning("Teams: could not send a late answer (%s)", exc.reason)
+
+        finish_later(reply_when_ready())
+
+    def outage_safe(work: asyncio.Future[Message | None]) -> Message | None:
         try:
-            await answer_message(context)
+            return work.result()
         except DatabaseUnavailable as exc:
             log.warning("Teams message during a database outage: %s", exc)
-            await context.send_activity(UNAVAILABLE_TEXT)
+            return _UNAVAILABLE
 
-    async def answer_message(context: TurnContext) -> None:
+    async def answer_message(context: TurnContext) -> Message | None:
+        """The reply to a text message in the conversation it came from (None when it was
+        answered elsewhere, in the person's 1:1 chat)."""
         users = await run_db(remember, context)
         text = _MENTION.sub("", context.activity.text or "").strip()
         if users and text.lower().strip(" .!?") in PARTICIPANT_WORDS:
-            card = await run_db(my_surveys, answering, users)
-            await context.send_activity(card_activity(card))
-            return
+            return await run_db(my_surveys, answering, users)
         email = await owner_email(context, users)
         reply = await commands.run(text, email)
         conversation = context.activity.conversation
         personal = conversation is not None and conversation.conversation_type == "personal"
         if personal or reply.public or not users:
-            await context.send_activity(card_activity(reply.message))
-            return
+            return reply.message
         # Typed in a channel or group chat: answer in the person's 1:1 chat, not in public.
         sender = context.activity.from_property
         try:
@@ -215,20 +261,51 @@ def build_teams_agent(
             )
         except DeliveryError as exc:
             log.warning("Teams: could not answer a command privately (%s)", exc.reason)
-            await context.send_activity(card_activity(_PRIVATELY))
+            return _PRIVATELY
+        return None
 
     @agent.adaptive_card.action_execute(re.compile(r"^rc_"))
     async def act(context: TurnContext, state: TurnState, data: Any) -> AdaptiveCardInvokeResponse:
-        try:
-            return await act_on_card(context, data)
-        except DatabaseUnavailable as exc:
-            log.warning("Teams card action during a database outage: %s", exc)
-            # A message response leaves the card as it was, so the person can try again.
-            return AdaptiveCardInvokeResponse(
-                status_code=200, type=MESSAGE_RESPONSE, value=UNAVAILABLE_TEXT
-            )
+        # The next card is the invoke response when it is ready in time (the usual case);
+        # otherwise a "saving" card now, replaced by the outcome when it is ready.
+        work = asyncio.ensure_future(act_on_card(context, data))
+        done, _ = await asyncio.wait({work}, timeout=ANSWER_BUDGET)
+        if done:
+            try:
+                return _reply(work.result())
+            except DatabaseUnavailable as exc:
+                log.warning("Teams card action during a database outage: %s", exc)
+                # A message response leaves the card as it was, so the person can try again.
+                return AdaptiveCardInvokeResponse(
+                    status_code=200, type=MESSAGE_RESPONSE, value=UNAVAILABLE_TEXT
+                )
+        activity = context.activity
+        conversation = activity.conversation
+        service_url = str(activity.service_url or platform.service_url)
 
-    async def act_on_card(context: TurnContext, data: Any) -> AdaptiveCardInvokeResponse:
+        async def show_when_ready() -> None:
+            await asyncio.wait({work})
+            try:
+                shown = work.result()
+            except DatabaseUnavailable as exc:
+                log.warning("Teams card action during a database outage: %s", exc)
+                shown = notice_card("rcbot", UNAVAILABLE_TEXT)
+            if conversation is None:
+                return
+            try:
+                if activity.reply_to_id:
+                    await platform.replace_card(
+                        str(conversation.id), service_url, str(activity.reply_to_id), shown
+                    )
+                else:
+                    await platform.send_card_to(str(conversation.id), service_url, shown)
+            except DeliveryError as exc:
+                log.warning("Teams: could not show a late outcome (%s)", exc.reason)
+
+        finish_later(show_when_ready())
+        return _reply(notice_card("rcbot", _SAVING))
+
+    async def act_on_card(context: TurnContext, data: Any) -> dict[str, Any]:
         user = await run_db(remember, context)
         invoke: Any = context.activity.value or {}
         verb = str((invoke.get("action") or {}).get("verb", ""))
@@ -263,7 +340,7 @@ def build_teams_agent(
         except (KeyError, ValueError):
             outcome = Refused("That card is out of date; please use the latest one.")
         # Always answer with a card: an empty invoke response shows as an error in Teams.
-        return _reply(outcome_card(outcome))
+        return outcome_card(outcome)
 
     return agent
 

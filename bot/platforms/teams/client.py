@@ -261,6 +261,46 @@ class TeamsPlatform:
         await self._continue(ref.conversation, self.service_url, update)
         return ref
 
+    async def send_to_conversation(
+        self, conversation: str, service_url: str, message: Message
+    ) -> MessageRef:
+        """A message in a conversation rcbot already has (a reply that came too late to be
+        sent within the request that asked for it)."""
+        activity_id = await self._send(conversation, service_url, message, {})
+        return MessageRef(Platform.TEAMS, conversation, activity_id)
+
+    async def send_card_to(
+        self, conversation: str, service_url: str, shown: dict[str, Any]
+    ) -> None:
+        """A card as a new message in a conversation rcbot already has."""
+
+        async def send(context: TurnContext) -> None:
+            await context.send_activity(
+                WireActivity(
+                    type=ActivityTypes.message,
+                    attachments=[CardAttachment(content_type=CARD, content=shown)],
+                )
+            )
+
+        await self._continue(conversation, service_url, send)
+
+    async def replace_card(
+        self, conversation: str, service_url: str, activity_id: str, shown: dict[str, Any]
+    ) -> None:
+        """Replace a card the person acted on (the outcome of a card action that came too
+        late for the invoke response)."""
+
+        async def update(context: TurnContext) -> None:
+            await context.update_activity(
+                WireActivity(
+                    type=ActivityTypes.message,
+                    id=activity_id,
+                    attachments=[CardAttachment(content_type=CARD, content=shown)],
+                )
+            )
+
+        await self._continue(conversation, service_url, update)
+
     async def post_to_channel(
         self,
         channel: ChannelId,
