@@ -37,7 +37,7 @@ async def test_people_are_found_in_bulk_once_then_one_by_one() -> None:
 async def test_errors_become_delivery_errors() -> None:
     async with FakeSlack.start(token="xoxb-t") as slack:
         ann = PlatformUserId(slack.add_user("ann@nhs.net"))
-        platform = SlackPlatform(make_client("xoxb-t", slack.url, max_retries=0))
+        platform = SlackPlatform(make_client("xoxb-t", slack.url), rate_limited_tries=1)
         slack.fail_next("chat.postMessage", status=429, retry_after=7)
         with pytest.raises(DeliveryError) as limited:
             await platform.send_direct(ann, Message("hi"))

@@ -114,6 +114,8 @@ class ConnectorRequest:
     status: int
     authorization: bool = False
     """Whether the request carried an ``Authorization`` header."""
+    at: float = 0.0
+    """The fake's clock when the request arrived."""
 
 
 class FakeConnector(LocalServer):
@@ -266,6 +268,7 @@ class FakeConnector(LocalServer):
     async def _log_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
+        at = self._clock()
         response: web.StreamResponse = await handler(request)
         self.requests.append(
             ConnectorRequest(
@@ -274,6 +277,7 @@ class FakeConnector(LocalServer):
                 request.match_info.get("cid"),
                 response.status,
                 "Authorization" in request.headers,
+                at,
             )
         )
         return response

@@ -1,7 +1,10 @@
 """The Slack adapter behind :class:`bot.platform.ChatPlatform`, on the real ``slack_sdk``.
 
-``SLACK_API_URL`` points the client at another Web API (the tests' local fake). Rate limits
-(HTTP 429) are retried by slack_sdk's handler honouring ``Retry-After``; server errors and
+``SLACK_API_URL`` points the client at another Web API (the tests' local fake). A rate limit
+(HTTP 429) on a post or an update pauses that method for the whole workspace: every send of
+it waits out the ``Retry-After`` on one shared budget (:class:`~bot.ratelimit.RateLimiter`,
+which also paces posts), then the refused call is made again (a 429 means Slack did nothing);
+slack_sdk's own 429 handler retries only the other methods (reads). Server errors and
 dropped connections are retried by the library only for calls that are safe to repeat
 (:data:`IDEMPOTENT`): Slack may answer 500 after it has posted a message, so a post is never
 repeated blindly. What still fails becomes a :class:`DeliveryError`, permanent when
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -27,6 +30,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.messages import Attachment, Message
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
@@ -78,6 +82,13 @@ IDEMPOTENT: Final = frozenset(
 nothing new. Everything else (``chat.postMessage`` above all) is never repeated blindly."""
 
 
+SHARED_BUDGET: Final = frozenset({"chat.postMessage", "chat.update"})
+"""Methods whose 429s pause every sender (rcbot's sends): handled by :class:`SlackPlatform`,
+never by slack_sdk's handler, which would retry only the refused call."""
+RATE_LIMITED_TRIES: Final = 6
+"""Calls of a method refused with 429 in a row before the send is handed back to the outbox."""
+
+
 def _method(request: HttpRequest) -> str:
     return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
@@ -106,15 +117,44 @@ class _IdempotentConnectionErrorRetry(_OnlyIdempotent, AsyncConnectionErrorRetry
     pass
 
 
+class _UnsharedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler for the methods without a shared budget (reads)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return _method(request) not in SHARED_BUDGET and await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
+
+
 def make_client(token: str, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
     return AsyncWebClient(
         token=token,
         base_url=base_url,
         retry_handlers=[
             _IdempotentConnectionErrorRetry(max_retry_count=max_retries),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=max_retries),
+            _UnsharedRateLimitRetry(max_retry_count=max_retries),
             _IdempotentServerErrorRetry(max_retry_count=max_retries),
         ],
+    )
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    try:
+        return max(float(exc.response.headers.get("Retry-After", "1")), 0.0)
+    except ValueError:
+        return 1.0
+
+
+def _rate_limited(exc: Exception) -> bool:
+    return isinstance(exc, SlackApiError) and (
+        exc.response.status_code == 429 or exc.response.get("error") == "ratelimited"
     )
 
 
@@ -124,21 +164,36 @@ def delivery_error(exc: Exception, *, posting: bool = False) -> DeliveryError:
     if isinstance(exc, SlackApiError):
         code = str(exc.response.get("error", "unknown_error"))
         if exc.response.status_code == 429 or code == "ratelimited":
-            retry = exc.response.headers.get("Retry-After", "1")
-            return DeliveryError(f"Slack: {code}", retry_after=float(retry))
+            return DeliveryError(f"Slack: {code}", retry_after=_retry_after(exc))
         uncertain = posting and exc.response.status_code >= 500
         return DeliveryError(f"Slack: {code}", permanent=code in PERMANENT, uncertain=uncertain)
     return DeliveryError(f"Slack unreachable: {type(exc).__name__}", uncertain=posting)
 
 
 class SlackPlatform:
-    def __init__(self, client: AsyncWebClient, *, post_rate: float | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        post_rate: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rate_limited_tries: int = RATE_LIMITED_TRIES,
+    ) -> None:
         self.client = client
+        self.rate_limited_tries = rate_limited_tries
         # Pacing posts under the workspace's limit beats bumping into it: every 429 costs
         # whole seconds of Retry-After. A tenth of a second of burst absorbs late wake-ups.
-        self.pace = (
-            None if post_rate is None else RateLimiter(post_rate, burst=max(1, int(post_rate / 10)))
-        )
+        # One budget per method for the workspace: a 429 pauses all its sends.
+        self.budgets = {
+            "chat.postMessage": RateLimiter(
+                post_rate,
+                burst=1 if post_rate is None else max(1, int(post_rate / 10)),
+                clock=clock,
+                sleep=sleep,
+            ),
+            "chat.update": RateLimiter(None, clock=clock, sleep=sleep),
+        }
         self._dm: dict[str, str] = {}
         self._people: dict[Email, PlatformUserId] | None = None
         self._people_at = 0.0
@@ -225,9 +280,9 @@ class SlackPlatform:
             }
             if key is not None:
                 args["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}}
-            if self.pace is not None:
-                await self.pace.acquire()
-            response = await self.client.chat_postMessage(**args)
+            response = await self._shared(
+                "chat.postMessage", lambda: self.client.chat_postMessage(**args)
+            )
         except (SlackApiError, SlackRequestError, OSError) as exc:
             raise delivery_error(exc, posting=True) from None
         try:
@@ -240,6 +295,27 @@ class SlackPlatform:
                 f"Slack: the files did not upload ({type(exc).__name__})", uncertain=True
             ) from None
         return MessageRef(Platform.SLACK, str(response["channel"]), str(response["ts"]))
+
+    async def _shared(
+        self, method: str, call: Callable[[], Awaitable[AsyncSlackResponse]]
+    ) -> AsyncSlackResponse:
+        """Make a call of a method with a workspace-wide budget: wait for the budget (its
+        pace, and any pause a 429 imposed), call; on a 429 pause the whole method for the
+        Retry-After and call again (Slack carried nothing out), up to
+        ``rate_limited_tries`` times (then the outbox takes it back)."""
+        budget = self.budgets[method]
+        tries = 0
+        while True:
+            await budget.acquire()
+            try:
+                return await call()
+            except SlackApiError as exc:
+                tries += 1
+                if not _rate_limited(exc) or tries >= self.rate_limited_tries:
+                    raise
+                seconds = _retry_after(exc)
+                budget.pause_for(seconds)
+                log.info("Slack rate-limited %s: every send of it waits %g s", method, seconds)
 
     async def _upload(self, channel: str, ts: str, attachments: Sequence[Attachment]) -> None:
         await self.client.files_upload_v2(
@@ -280,11 +356,14 @@ class SlackPlatform:
 
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
         try:
-            await self.client.chat_update(
-                channel=ref.conversation,
-                ts=ref.message_id,
-                text=render.fallback(message),
-                blocks=render.blocks(message),
+            await self._shared(
+                "chat.update",
+                lambda: self.client.chat_update(
+                    channel=ref.conversation,
+                    ts=ref.message_id,
+                    text=render.fallback(message),
+                    blocks=render.blocks(message),
+                ),
             )
         except (SlackApiError, SlackRequestError, OSError) as exc:
             raise delivery_error(exc) from None
@@ -297,11 +376,14 @@ class SlackPlatform:
         attachments: Sequence[Attachment] = (),
     ) -> MessageRef:
         try:
-            response = await self.client.chat_postMessage(
-                channel=channel,
-                text=render.fallback(message),
-                blocks=render.blocks(message),
-                unfurl_links=False,
+            response = await self._shared(
+                "chat.postMessage",
+                lambda: self.client.chat_postMessage(
+                    channel=channel,
+                    text=render.fallback(message),
+                    blocks=render.blocks(message),
+                    unfurl_links=False,
+                ),
             )
             ts = str(response["ts"])
             if attachments:

@@ -6,12 +6,15 @@ Teams cannot message someone out of the blue: the bot needs the 1:1 chat, which 
 rcbot is installed for the person. ``resolve_users`` finds each person by e-mail, installs
 the app for them when needed and stores the chat in the :class:`ConversationStore`.
 Connector failures become :class:`DeliveryError`: 403/404 are permanent (not installed,
-blocked, gone); 429, 412, 502 and 504 are retried later, honouring ``Retry-After``.
+blocked, gone). A 429 or 412 (Teams' throttling) pauses every connector call of the tenant
+for the ``Retry-After`` on one shared budget (the same :class:`~bot.ratelimit.RateLimiter`
+that paces the calls), then the refused call is made again (a refusal carried nothing out).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -45,6 +48,10 @@ log = logging.getLogger(__name__)
 
 CARD: Final = "application/vnd.microsoft.card.adaptive"
 RETRYABLE: Final = frozenset({412, 429, 502, 503, 504})
+THROTTLING: Final = frozenset({412, 429})
+"""Teams' refusals for going too fast: nothing was carried out, the tenant must slow down."""
+THROTTLED_TRIES: Final = 6
+"""Calls refused for throttling in a row before the send is handed back to the outbox."""
 TENANT_RATE: Final = 30.0
 
 
@@ -84,13 +91,18 @@ def card_activity(
     )
 
 
+def _retry_after(exc: aiohttp.ClientResponseError) -> float | None:
+    retry = exc.headers.get("Retry-After") if exc.headers else None
+    try:
+        return None if retry is None else max(float(retry), 0.0)
+    except ValueError:
+        return None
+
+
 def delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, aiohttp.ClientResponseError):
-        retry = exc.headers.get("Retry-After") if exc.headers else None
         if exc.status in RETRYABLE:
-            return DeliveryError(
-                f"Teams: HTTP {exc.status}", retry_after=float(retry) if retry else None
-            )
+            return DeliveryError(f"Teams: HTTP {exc.status}", retry_after=_retry_after(exc))
         if exc.status == 403:
             return DeliveryError(
                 "Teams: rcbot is not installed for this person, or they blocked it",
@@ -115,6 +127,8 @@ class TeamsPlatform:
         files: PublishedFiles | None = None,
         anonymous: bool = False,
         tenant_rate: float = TENANT_RATE,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.adapter = adapter
         self.app_id = app_id
@@ -128,7 +142,10 @@ class TeamsPlatform:
         """The bot's account in Teams; without an app id (trial mode) learnt from the first
         activity that reaches it."""
         # Teams allows a bot 30-50 requests a second per tenant; stay under the lower figure.
-        self.pace = RateLimiter(tenant_rate, burst=max(1, int(tenant_rate)))
+        # The same budget takes the pauses Teams imposes (429, 412): one per tenant.
+        self.pace = RateLimiter(
+            tenant_rate, burst=max(1, int(tenant_rate)), clock=clock, sleep=sleep
+        )
 
     @property
     def platform(self) -> Platform:
@@ -365,16 +382,27 @@ class TeamsPlatform:
         activity = reference.get_continuation_activity()
         activity.id = None  # else the SDK posts a reply to a random id
         activity.model_fields_set.discard("id")
-        await self.pace.acquire()
-        try:
-            if self.anonymous:
-                await self.adapter.continue_conversation_with_claims(
-                    ClaimsIdentity({}, None), activity, callback
-                )
-            else:
-                await self.adapter.continue_conversation(self.app_id, activity, callback)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise delivery_error(exc) from None
+        tries = 0
+        while True:
+            await self.pace.acquire()
+            try:
+                if self.anonymous:
+                    await self.adapter.continue_conversation_with_claims(
+                        ClaimsIdentity({}, None), activity, callback
+                    )
+                else:
+                    await self.adapter.continue_conversation(self.app_id, activity, callback)
+                return
+            except aiohttp.ClientResponseError as exc:
+                tries += 1
+                if exc.status not in THROTTLING or tries >= THROTTLED_TRIES:
+                    raise delivery_error(exc) from None
+                # Teams gives no Retry-After with some 412s: back off 1, 2, 4 ... seconds.
+                seconds = _retry_after(exc) or float(2 ** (tries - 1))
+                self.pace.pause_for(seconds)
+                log.info("Teams throttled (HTTP %d): every call waits %g s", exc.status, seconds)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise delivery_error(exc) from None
 
 
 def _graph_reason(exc: GraphError) -> str:
