@@ -37,15 +37,12 @@ from surveys.model import (
     RoundState,
     RoundStatus,
 )
-from surveys.outbox import NewMessage, OutboxItem, OutboxKind, OutboxState
+from surveys.outbox import Address, AddressKind, NewMessage, OutboxItem, OutboxKind, OutboxState
 from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
 log = logging.getLogger(__name__)
 
-PARTICIPANT = "participant:"
-CHANNEL = "channel:"
-EMAIL = "email:"
 FLUSH_EVERY = 25
 """Successful sends are recorded in batches of this many (one transaction each)."""
 
@@ -79,7 +76,7 @@ def plan_invitations(service: SurveyService, outbox: Outbox) -> int:
             kind=OutboxKind.INVITATION,
             survey_id=view.round.survey_id,
             platform=view.participant.platform,
-            recipient=f"{PARTICIPANT}{view.participant.id}",
+            recipient=Address.participant(view.participant.id),
             round_id=view.round.id,
             invitation_id=view.invitation.id,
             payload={"message": message_to_dict(content.invitation(view))},
@@ -143,11 +140,7 @@ class Dispatcher:
     async def _send_batch(self, items: list[OutboxItem], report: DrainReport) -> None:
         people = await run_db(
             self.service.participants_by_id,
-            [
-                ParticipantId(int(i.recipient.removeprefix(PARTICIPANT)))
-                for i in items
-                if i.recipient.startswith(PARTICIPANT)
-            ],
+            [pid for i in items if (pid := i.recipient.participant_id) is not None],
         )
         users = await self._resolve(list(people.values()))
         self._statuses.clear()  # response rates quoted in reminders: fresh once per batch
@@ -205,12 +198,13 @@ class Dispatcher:
         if message is None:
             return
         try:
-            if item.recipient.startswith(CHANNEL):
-                channel = ChannelId(item.recipient.removeprefix(CHANNEL))
+            address = item.recipient
+            if address.kind is AddressKind.CHANNEL:
+                channel = ChannelId(address.value)
                 files = [_attachment(f) for f in item.payload.get("files", [])]
                 ref = await chat.post_to_channel(channel, message, files)
-            elif item.recipient.startswith(EMAIL):
-                email = Email(item.recipient.removeprefix(EMAIL))
+            elif address.kind is AddressKind.OWNER:
+                email = Email(address.value)
                 found = (await chat.resolve_users([email])).found.get(email)
                 if found is None:
                     reason = f"not found on {item.platform.value} by e-mail"
@@ -219,7 +213,7 @@ class Dispatcher:
                 files = [_attachment(f) for f in item.payload.get("files", [])]
                 ref = await chat.send_direct(found, message, key=item.key, attachments=files)
             else:
-                pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
+                pid = ParticipantId(int(address.value))
                 user = users.get(pid)
                 if user is None:
                     reason = self._missing.get(pid, f"not found on {item.platform.value} by e-mail")
@@ -301,9 +295,9 @@ class Dispatcher:
         if state is OutboxState.PENDING:
             report.retrying += 1
             return
-        who = item.recipient
-        if item.recipient.startswith(PARTICIPANT):
-            who = people[ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))].email
+        who = item.recipient.value
+        if (pid := item.recipient.participant_id) is not None:
+            who = people[pid].email
         await self._undeliverable(item, who, exc.reason, DeliveryState.FAILED, report, marked=True)
 
     async def _undeliverable(
@@ -339,8 +333,7 @@ class Dispatcher:
             chat = self.platforms.get(item.platform)
             ref: MessageRef | None = None
             unsent = False
-            if item.recipient.startswith(PARTICIPANT) and chat is not None:
-                pid = ParticipantId(int(item.recipient.removeprefix(PARTICIPANT)))
+            if (pid := item.recipient.participant_id) is not None and chat is not None:
                 person = (await run_db(self.service.participants_by_id, [pid]))[pid]
                 user = platform_user(person)
                 if user is None:
@@ -357,7 +350,7 @@ class Dispatcher:
             await run_db(self._settle, item, sent_ref, unsent)
             if sent_ref is None and not unsent:
                 report.uncertain += 1
-                report.problems.append((item.recipient, "the sender stopped mid-send"))
+                report.problems.append((str(item.recipient), "the sender stopped mid-send"))
 
     def _settle(self, item: OutboxItem, sent_ref: str | None, unsent: bool) -> None:
         self.outbox.resolve_expired(item, sent_ref=sent_ref, unsent=unsent)

@@ -27,7 +27,7 @@ from surveys.model import (
     RoundStatus,
     Survey,
 )
-from surveys.outbox import NewMessage, OutboxKind
+from surveys.outbox import Address, NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
 from surveys.protection import DataProtection
 from surveys.publishing import result_key
@@ -245,7 +245,7 @@ def results_messages(
             kind=OutboxKind.SUMMARY,
             survey_id=report.round.survey_id,
             platform=channel.platform,
-            recipient=f"channel:{channel.channel_id}",
+            recipient=Address.channel(channel.channel_id),
             round_id=round_id,
             payload={"message": message, "files": images, "generation": generation},
         )
@@ -274,7 +274,7 @@ def results_messages(
                 kind=OutboxKind.WORKBOOK,
                 survey_id=report.round.survey_id,
                 platform=owners_platform,
-                recipient=f"email:{owner}",
+                recipient=Address.owner(owner),
                 round_id=round_id,
                 payload={
                     "message": message_to_dict(note),

@@ -14,6 +14,7 @@ from surveys.model import DeliveryState, InvitationId, Platform, RoundId, Survey
 from surveys.outbox import (
     LEASE,
     MAX_ATTEMPTS,
+    Address,
     NewMessage,
     OutboxItem,
     OutboxKind,
@@ -31,7 +32,7 @@ def _item(row: OutboxRow) -> OutboxItem:
         kind=OutboxKind(row.kind),
         survey_id=SurveyId(row.survey_id),
         platform=Platform(row.platform),
-        recipient=row.recipient,
+        recipient=Address.parse(row.recipient),
         round_id=None if row.round_id is None else RoundId(row.round_id),
         invitation_id=None if row.invitation_id is None else InvitationId(row.invitation_id),
         payload=row.payload,

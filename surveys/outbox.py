@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from surveys.model import InvitationId, Platform, RoundId, SurveyId
+from surveys.model import InvitationId, ParticipantId, Platform, RoundId, SurveyId
 
 LEASE: Final = timedelta(minutes=5)
 MAX_ATTEMPTS: Final = 8
@@ -47,13 +47,65 @@ class OutboxState(StrEnum):
     """No longer wanted when its turn came (the person answered, the round closed)."""
 
 
+class AddressKind(StrEnum):
+    PARTICIPANT = "participant"
+    """A participant, by id: found on their platform through their stored user id."""
+    OWNER = "email"
+    """A survey owner, by e-mail: looked up on the platform when the message is sent."""
+    CHANNEL = "channel"
+    """A channel (the leadership channel), by the platform's channel id."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """Who an outbox message goes to: written and read only here. Stored as text
+    (``participant:12``, ``email:lead@nhs.net``, ``channel:C123``) by the repository."""
+
+    kind: AddressKind
+    value: str
+
+    @classmethod
+    def participant(cls, participant_id: ParticipantId | int | None) -> Address:
+        if participant_id is None:
+            raise ValueError("a participant not yet stored has no address")
+        return cls(AddressKind.PARTICIPANT, str(int(participant_id)))
+
+    @classmethod
+    def owner(cls, email: str) -> Address:
+        return cls(AddressKind.OWNER, email)
+
+    @classmethod
+    def channel(cls, channel_id: str) -> Address:
+        return cls(AddressKind.CHANNEL, channel_id)
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        kind, sep, value = text.partition(":")
+        if not sep or not value or kind not in AddressKind._value2member_map_:
+            raise ValueError(f"not an outbox address: {text!r}")
+        address = cls(AddressKind(kind), value)
+        if address.kind is AddressKind.PARTICIPANT and not value.isdigit():
+            raise ValueError(f"not a participant id: {value!r}")
+        return address
+
+    @property
+    def participant_id(self) -> ParticipantId | None:
+        """The participant's id, or None when the address is an owner or a channel."""
+        if self.kind is AddressKind.PARTICIPANT:
+            return ParticipantId(int(self.value))
+        return None
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}:{self.value}"
+
+
 @dataclass(frozen=True)
 class NewMessage:
     key: str
     kind: OutboxKind
     survey_id: SurveyId
     platform: Platform
-    recipient: str
+    recipient: Address
     round_id: RoundId | None = None
     invitation_id: InvitationId | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
@@ -67,7 +119,7 @@ class OutboxItem:
     kind: OutboxKind
     survey_id: SurveyId
     platform: Platform
-    recipient: str
+    recipient: Address
     round_id: RoundId | None
     invitation_id: InvitationId | None
     payload: Mapping[str, Any]

@@ -28,7 +28,7 @@ from surveys.model import (
     SurveyId,
     parse_email,
 )
-from surveys.outbox import OutboxKind, OutboxState
+from surveys.outbox import Address, OutboxKind, OutboxState
 from surveys.persistence.orm import (
     AnswerRow,
     AuditEventRow,
@@ -236,7 +236,7 @@ class DataProtection:
     def _delete_messages(
         uow: UnitOfWork, people: list[ParticipantId], invitations: list[int]
     ) -> int:
-        recipients = [f"participant:{p}" for p in people]
+        recipients = [str(Address.participant(p)) for p in people]
         condition: ColumnElement[bool] = OutboxRow.recipient.in_(recipients)
         if invitations:
             condition = or_(condition, OutboxRow.invitation_id.in_(invitations))
@@ -355,12 +355,14 @@ class DataProtection:
                         uow,
                         {"survey": names[person.survey_id], "round": None},
                         [
-                            OutboxRow.recipient == f"participant:{person.id}",
+                            OutboxRow.recipient == str(Address.participant(person.id)),
                             OutboxRow.invitation_id.is_(None),
                         ],
                     )
                 )
-            owner_messages = select(OutboxRow).where(OutboxRow.recipient == f"email:{address}")
+            owner_messages = select(OutboxRow).where(
+                OutboxRow.recipient == str(Address.owner(address))
+            )
             for row in uow.session.scalars(owner_messages.order_by(OutboxRow.id)):
                 messages.append(
                     {

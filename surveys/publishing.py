@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from surveys.clock import Clock, ensure_utc
 from surveys.errors import Conflict, NotFound
 from surveys.model import Platform, Round, RoundId, RoundState, SurveyId
-from surveys.outbox import NewMessage, OutboxKind, OutboxState, backoff
+from surveys.outbox import Address, NewMessage, OutboxKind, OutboxState, backoff
 from surveys.persistence.orm import OutboxRow, PublishJobRow, RoundRow
 from surveys.persistence.uow import UnitOfWork
 
@@ -67,14 +67,14 @@ class ResultPost:
 
     kind: OutboxKind
     platform: Platform
-    recipient: str
+    recipient: Address
     state: OutboxState
     sent_at: datetime | None
     error: str | None
 
     @property
     def target(self) -> str:
-        return self.recipient.split(":", 1)[1] if ":" in self.recipient else self.recipient
+        return self.recipient.value
 
 
 @dataclass(frozen=True)
@@ -349,7 +349,7 @@ class PublishJobs:
                         ResultPost(
                             kind=OutboxKind(r.kind),
                             platform=Platform(r.platform),
-                            recipient=r.recipient,
+                            recipient=Address.parse(r.recipient),
                             state=OutboxState(r.state),
                             sent_at=r.sent_at,
                             error=r.last_error,

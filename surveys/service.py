@@ -54,7 +54,7 @@ from surveys.model import (
     progress_of,
     summarise_responses,
 )
-from surveys.outbox import NewMessage, OutboxKind
+from surveys.outbox import Address, NewMessage, OutboxKind
 from surveys.persistence.repositories import AnswerRecord
 from surveys.persistence.uow import UnitOfWork
 from surveys.policy import ReminderPolicy
@@ -695,7 +695,7 @@ class SurveyService:
                         kind=OutboxKind.DIGEST,
                         survey_id=round_.survey_id,
                         platform=platform,
-                        recipient=f"email:{owner}",
+                        recipient=Address.owner(owner),
                         round_id=round_.id,
                         payload={"template": "digest"},
                     )
@@ -719,7 +719,7 @@ class SurveyService:
                         kind=OutboxKind.NOTICE,
                         survey_id=survey_id,
                         platform=platform,
-                        recipient=f"email:{owner}",
+                        recipient=Address.owner(owner),
                         round_id=round_id,
                         payload={"template": "results_notice"},
                     )
@@ -741,7 +741,7 @@ class SurveyService:
             kind=kind,
             survey_id=round_.survey_id,
             platform=person.platform,
-            recipient=f"participant:{person.id}",
+            recipient=Address.participant(person.id),
             round_id=round_.id,
             invitation_id=invitation.id,
             payload={"template": "reminder"},

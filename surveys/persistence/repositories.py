@@ -614,7 +614,7 @@ class OutboxRepository:
                 round_id=m.round_id,
                 invitation_id=m.invitation_id,
                 platform=m.platform.value,
-                recipient=m.recipient,
+                recipient=str(m.recipient),
                 payload=dict(m.payload),
                 state=OutboxState.PENDING.value,
                 attempts=0,

@@ -18,7 +18,7 @@ from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text
 from surveys.model import DeliveryState, Email, Platform
-from surveys.outbox import LEASE, NewMessage, OutboxKind, OutboxState, backoff
+from surveys.outbox import LEASE, Address, NewMessage, OutboxKind, OutboxState, backoff
 from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
 
@@ -210,7 +210,7 @@ async def test_without_history_a_crashed_send_is_reported_as_uncertain(world: Wo
                 kind=OutboxKind.REMINDER,
                 survey_id=world.service.get_survey("Chemo").id,  # type: ignore[arg-type]
                 platform=Platform.TEAMS,
-                recipient=f"participant:{world.service.list_participants('Chemo')[2].id}",
+                recipient=Address.participant(world.service.list_participants("Chemo")[2].id),
                 payload={"message": message_to_dict(Message("reminder"))},
             )
         ]
