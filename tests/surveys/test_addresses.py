@@ -33,7 +33,7 @@ def test_a_channel_address_keeps_its_id() -> None:
 
 @pytest.mark.parametrize("text", ["", "participant:", "participant:x1", "user:U1", "C123"])
 def test_text_that_is_not_an_address_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not an outbox address|not a participant id"):
+    with pytest.raises(ValueError, match=r"not an outbox address|not a participant id"):
         Address.parse(text)
 
 
