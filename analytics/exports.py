@@ -9,24 +9,43 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
 from surveys.dimensions import DIMENSIONS
 
-from . import figures
+from .outputs import (
+    DIMENSIONS_CSV,
+    DIMENSIONS_PNG,
+    EXTRACT_JSON,
+    HEATMAP_PNG,
+    KNOWN_OUTPUTS,
+    NETWORK_PNG,
+    RATES_CSV,
+    REPORT_MD,
+    REPORT_XLSX,
+    ROLES_CSV,
+    TIES_CSV,
+    TREND_PNG,
+    TRENDS_CSV,
+)
 from .scores import BY_ROLE, OVERALL, ROLE_COLUMNS, sort_roles
 
 if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.worksheet.worksheet import Worksheet
+
     from .pipeline import Analysis
+
+# openpyxl (the workbook) and matplotlib (the pictures, in :mod:`analytics.figures`) are
+# imported when a workbook or picture is made, not with this module: the server and quick
+# commands import it for its names and never draw.
 
 TIES_CSV_COLUMNS: tuple[str, ...] = (
     "respondent_role",
@@ -37,36 +56,24 @@ TIES_CSV_COLUMNS: tuple[str, ...] = (
     "band",
     "suppressed",
 )
+__all__ = [  # the file names are defined in .outputs (no pandas) and re-exported here
+    "DIMENSIONS_CSV",
+    "DIMENSIONS_PNG",
+    "EXTRACT_JSON",
+    "HEATMAP_PNG",
+    "KNOWN_OUTPUTS",
+    "NETWORK_PNG",
+    "RATES_CSV",
+    "REPORT_MD",
+    "REPORT_XLSX",
+    "ROLES_CSV",
+    "TIES_CSV",
+    "TRENDS_CSV",
+    "TREND_PNG",
+]
 DECIMALS = 2
 EXTRACT_FORMAT = "rcbot-rc-extract"
 EXTRACT_VERSION = 1
-
-TIES_CSV = "ties.csv"
-ROLES_CSV = "roles.csv"
-DIMENSIONS_CSV = "dimensions.csv"
-RATES_CSV = "response_rates.csv"
-TRENDS_CSV = "trends.csv"
-HEATMAP_PNG = "heatmap.png"
-NETWORK_PNG = "network.png"
-DIMENSIONS_PNG = "dimensions.png"
-TREND_PNG = "trend.png"
-REPORT_XLSX = "report.xlsx"
-REPORT_MD = "report.md"
-EXTRACT_JSON = "extract.json"
-KNOWN_OUTPUTS: tuple[str, ...] = (
-    TIES_CSV,
-    ROLES_CSV,
-    DIMENSIONS_CSV,
-    RATES_CSV,
-    TRENDS_CSV,
-    HEATMAP_PNG,
-    NETWORK_PNG,
-    DIMENSIONS_PNG,
-    TREND_PNG,
-    REPORT_XLSX,
-    REPORT_MD,
-    EXTRACT_JSON,
-)
 
 
 def suppression_notes(analysis: Analysis, quote: Callable[[str], str] = str) -> list[str]:
@@ -469,9 +476,17 @@ def report_markdown(analysis: Analysis, images: Mapping[str, str]) -> str:
 
 # --------------------------------------------------------------------------- workbook
 
-_HEADER_FONT = Font(bold=True)
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-_HIDDEN_FILL = PatternFill("solid", fgColor="E7E6E6")
+
+@cache
+def _styles() -> tuple[Font, PatternFill, PatternFill]:
+    """The header font, header fill and hidden-row fill."""
+    from openpyxl.styles import Font, PatternFill
+
+    return (
+        Font(bold=True),
+        PatternFill("solid", fgColor="DDEBF7"),
+        PatternFill("solid", fgColor="E7E6E6"),
+    )
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: object) -> None:
@@ -493,17 +508,20 @@ def _put(sheet: Worksheet, row: int, column: int, value: object) -> None:
 
 
 def _table(sheet: Worksheet, frame: pd.DataFrame, *, start_row: int = 1) -> None:
+    from openpyxl.utils import get_column_letter
+
+    header_font, header_fill, hidden_fill = _styles()
     for j, column in enumerate(frame.columns, start=1):
         header = sheet.cell(row=start_row, column=j)
         _put(sheet, start_row, j, str(column))  # as text: a role name may start with "="
-        header.font = _HEADER_FONT
-        header.fill = _HEADER_FILL
+        header.font = header_font
+        header.fill = header_fill
     hidden = frame["suppressed"].to_numpy(dtype=bool) if "suppressed" in frame else None
     for i, values in enumerate(frame.itertuples(index=False), start=start_row + 1):
         for j, value in enumerate(values, start=1):
             _put(sheet, i, j, value)
             if hidden is not None and hidden[i - start_row - 1]:
-                sheet.cell(row=i, column=j).fill = _HIDDEN_FILL
+                sheet.cell(row=i, column=j).fill = hidden_fill
     sheet.freeze_panes = f"A{start_row + 1}"
     for j, column in enumerate(frame.columns, start=1):
         sheet.column_dimensions[get_column_letter(j)].width = max(10, min(28, len(column) + 3))
@@ -512,7 +530,7 @@ def _table(sheet: Worksheet, frame: pd.DataFrame, *, start_row: int = 1) -> None
 def _key_values(sheet: Worksheet, rows: Iterable[tuple[str, object]]) -> None:
     for i, (key, value) in enumerate(rows, start=1):
         _put(sheet, i, 1, key)
-        sheet.cell(row=i, column=1).font = _HEADER_FONT
+        sheet.cell(row=i, column=1).font = _styles()[0]
         _put(sheet, i, 2, value)
     sheet.column_dimensions["A"].width = 40
     sheet.column_dimensions["B"].width = 60
@@ -528,6 +546,9 @@ def report_workbook(analysis: Analysis) -> bytes:
 
 def build_workbook(analysis: Analysis) -> Workbook:
     """The workbook :func:`report_workbook` saves."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment
+
     book = Workbook()
     summary = book.active
     assert summary is not None
@@ -627,6 +648,8 @@ def write_all(
     analysis: Analysis, directory: Path, *, role_families: Mapping[str, str] | None = None
 ) -> list[str]:
     """Write every output into ``directory`` (which must exist); return the file names."""
+    from . import figures
+
     files = render_files(analysis, role_families=role_families)
     written: list[str] = []
     for name, content in files.items():

@@ -11,11 +11,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from analytics import Analysis, AnswersError, analyze, write_outputs
-from analytics.exports import HEATMAP_PNG, NETWORK_PNG, REPORT_XLSX
+from analytics.outputs import HEATMAP_PNG, NETWORK_PNG, REPORT_XLSX
 from bot.files import PRIVATE_FILE, private_dir, sha256
 from bot.messages import Context, Fields, Header, Image, Message, Text, message_to_dict
 from surveys.model import (
@@ -33,7 +31,14 @@ from surveys.protection import DataProtection
 from surveys.publishing import result_key
 from surveys.service import SurveyService
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from analytics import Analysis
+
 log = logging.getLogger(__name__)
+# pandas and the analytics are imported when a round is analysed, not with this module: the
+# server imports it at start and analyses in a process of its own.
 
 QUESTIONS = (
     "What makes our strongest ties work, and what could other roles borrow from them?",
@@ -45,6 +50,8 @@ QUESTIONS = (
 
 
 def answers_frame(records: Sequence[AnswerRecord]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(
         {
             "respondent": [r.respondent for r in records],
@@ -62,6 +69,8 @@ def answers_frame(records: Sequence[AnswerRecord]) -> pd.DataFrame:
 def invitations_frame(
     invitations: Sequence[Invitation], people: dict[ParticipantId, Participant]
 ) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "respondent": [f"r{i.id}" for i in invitations],
@@ -102,6 +111,8 @@ def build_report(
     service: SurveyService, survey_name: str, number: int | None, reports_dir: Path
 ) -> RoundReport:
     """Analyse a round (against the one before it, if any) and write every output file."""
+    from analytics import AnswersError, analyze, write_outputs
+
     survey = service.get_survey(survey_name)
     status = service.round_status(survey_name, number)
     round_ = status.round

@@ -7,30 +7,30 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.dispatch import Dispatcher
-from bot.files import PublishedFiles
-from bot.leader import leader_lock
-from bot.lifecycle import Lifecycle
-from bot.platform import ChatPlatform
-from bot.publishing import AnalysisProcess, Publisher
-from bot.retention import Retention
-from bot.scheduler import SchedulerHost
 from bot.settings import Settings
 from surveys.clock import Clock, SimulatedClock, SystemClock
-from surveys.delivery import Outbox
-from surveys.links import LinkStore
 from surveys.model import Platform
-from surveys.persistence import migrate
 from surveys.persistence.db import make_engine, safe_url
 from surveys.persistence.orm import RuntimeStateRow
 from surveys.persistence.uow import UnitOfWork
-from surveys.protection import DataProtection
-from surveys.publishing import PublishJobs
-from surveys.service import SurveyService
+
+if TYPE_CHECKING:
+    # Imported where used: a command builds only what it needs (the scheduler, the
+    # platforms, the analysis and its pictures), so quick commands start at once.
+    from bot.files import PublishedFiles
+    from bot.lifecycle import Lifecycle
+    from bot.platform import ChatPlatform
+    from bot.publishing import AnalysisProcess, Publisher
+    from bot.retention import Retention
+    from bot.scheduler import SchedulerHost
+    from surveys.delivery import Outbox
+    from surveys.publishing import PublishJobs
+    from surveys.service import SurveyService
 
 ANCHOR_KEY = "clock_anchor"
 
@@ -68,11 +68,16 @@ class Runtime:
 
     def service(self) -> SurveyService:
         """The survey service, after checking the schema is present and current."""
+        from surveys.persistence import migrate
+        from surveys.service import SurveyService
+
         migrate.require_current(self.engine)
         return SurveyService(self.engine, self.clock)
 
     @cached_property
     def outbox(self) -> Outbox:
+        from surveys.delivery import Outbox
+
         return Outbox(self.engine, self.clock)
 
     @property
@@ -83,6 +88,9 @@ class Runtime:
         self._platforms = dict(platforms)
 
     def lifecycle(self) -> Lifecycle:
+        from bot.dispatch import Dispatcher
+        from bot.lifecycle import Lifecycle
+
         service = self.service()
         dispatcher = Dispatcher(service, self.outbox, self.platforms)
         return Lifecycle(
@@ -90,11 +98,17 @@ class Runtime:
         )
 
     def retention(self, service: SurveyService) -> Retention:
+        from bot.retention import Retention
+        from surveys.protection import DataProtection
+
         return Retention(service, DataProtection(self.engine, self.clock), self.published_files)
 
     @cached_property
     def published_files(self) -> PublishedFiles | None:
         """Files linked from Teams cards, served at RCBOT_PUBLIC_URL/files/... (needs it)."""
+        from bot.files import PublishedFiles
+        from surveys.links import LinkStore
+
         if not self.settings.public_url:
             return None
         return PublishedFiles(
@@ -106,11 +120,15 @@ class Runtime:
 
     @cached_property
     def publish_jobs(self) -> PublishJobs:
+        from surveys.publishing import PublishJobs
+
         return PublishJobs(self.engine, self.clock)
 
     def publisher(self, service: SurveyService, *, here: bool = False) -> Publisher:
         """What publishes closed rounds: analysis (in a process of its own unless ``here``
         or RCBOT_ANALYSIS_PROCESS=false), then the results queued in the outbox."""
+        from bot.publishing import Publisher
+
         analyse = None
         if self.settings.analysis_process and not here:
             analyse = self._analysis_process
@@ -118,9 +136,14 @@ class Runtime:
 
     @cached_property
     def _analysis_process(self) -> AnalysisProcess:
+        from bot.publishing import AnalysisProcess
+
         return AnalysisProcess(self.settings.database_url)
 
     def scheduler(self, lifecycle: Lifecycle) -> SchedulerHost:
+        from bot.leader import leader_lock
+        from bot.scheduler import SchedulerHost
+
         return SchedulerHost(
             self.engine,
             lifecycle,

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from surveys.persistence.db import DEFAULT_DATABASE_URL
+from surveys.persistence import DEFAULT_DATABASE_URL
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -13,11 +13,8 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
-
-import yaml
 
 from surveys.dimensions import DIMENSIONS
 from surveys.errors import InvalidInput
@@ -139,16 +136,23 @@ def read_instrument_file(path: Path) -> dict[str, Any]:
         if suffix == ".toml":
             data: object = tomllib.loads(text)
         elif suffix in {".yaml", ".yml"}:
-            data = yaml.safe_load(text)
+            data = _yaml(name, text)
         else:
             raise InstrumentError(name, [Problem("file", "must end in .toml, .yaml or .yml")])
     except tomllib.TOMLDecodeError as exc:
         raise InstrumentError(name, [Problem("file", f"is not valid TOML ({exc})")]) from None
-    except yaml.YAMLError as exc:
-        raise InstrumentError(name, [Problem("file", f"is not valid YAML ({exc})")]) from None
     if not isinstance(data, dict):
         raise InstrumentError(name, [Problem("file", "must hold a table/mapping at the top")])
     return data
+
+
+def _yaml(name: str, text: str) -> object:
+    import yaml  # only for YAML files: every command imports this module
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InstrumentError(name, [Problem("file", f"is not valid YAML ({exc})")]) from None
 
 
 def check_instrument(data: Mapping[str, Any]) -> list[Problem]:
@@ -307,5 +311,7 @@ def load_instrument(path: Path) -> Instrument:
 
 
 def default_instrument() -> Instrument:
+    from importlib import resources
+
     text = resources.files("surveys").joinpath("instruments/default.toml").read_text("utf-8")
     return instrument_from_dict(tomllib.loads(text), "the default instrument")

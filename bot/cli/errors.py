@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from bot.db_boundary import DatabaseUnavailable
 from surveys.errors import DomainError
 from surveys.importing import ImportRejected
 from surveys.instrument import InstrumentError
@@ -33,6 +32,21 @@ def explain(exc: DomainError) -> str:
     return message
 
 
+def database_failure(exc: BaseException) -> tuple[bool, BaseException | None]:
+    """Whether ``exc`` means the database could not be used, and the SQLAlchemy error
+    behind it (whose ``orig`` is the driver's message).
+
+    The classes are looked up in ``sys.modules`` rather than imported: a command that never
+    touched the database (``--help``, ``analyze``) must not import SQLAlchemy to find out."""
+    boundary = sys.modules.get("bot.db_boundary")
+    if boundary is not None and isinstance(exc, boundary.DatabaseUnavailable):
+        return True, exc.__cause__
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is not None and isinstance(exc, errors.OperationalError):
+        return True, exc
+    return False, None
+
+
 def fail(message: str) -> typer.Exit:
     Console(stderr=True, soft_wrap=True).print(f"[bold red]Error:[/] {escape(message)}")
     return typer.Exit(USER_ERROR)
@@ -48,8 +62,10 @@ class RcbotGroup(TyperGroup):
             raise fail(str(exc)) from None
         except DomainError as exc:
             raise fail(explain(exc)) from None
-        except (OperationalError, DatabaseUnavailable) as exc:
-            cause = exc.__cause__ if isinstance(exc, DatabaseUnavailable) else exc
+        except Exception as exc:
+            failed, cause = database_failure(exc)
+            if not failed:
+                raise
             orig = getattr(cause, "orig", None)
             reason = str(orig).strip().splitlines()[0] if orig else "unknown error"
             url = getattr(ctx.obj, "safe_database_url", "the database")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import logging
@@ -11,11 +10,10 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.table import Table
 
 from bot.cli.errors import RcbotGroup, UserError
@@ -26,29 +24,22 @@ from bot.cli.parsing import (
     parse_policy_changes,
     parse_retention,
 )
-from bot.cli.show import print_ties
-from bot.content import local_date, status_lines
-from bot.runtime import Runtime
-from bot.settings import SettingsError, load_settings
-from surveys.importing import read_table
-from surveys.instrument import (
-    InstrumentError,
-    check_instrument,
-    load_instrument,
-    read_instrument_file,
-)
 from surveys.model import (
     DEFAULT_MIN_GROUP,
     DEFAULT_TIMEZONE,
     Platform,
-    RoundId,
     RoundState,
     check_min_group,
 )
-from surveys.persistence import migrate
-from surveys.protection import DataProtection
-from surveys.publishing import RESULT_KINDS
-from surveys.service import NewSurvey, check_roles_argument
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+    from bot.settings import Settings
+    from surveys.model import RoundId
+
+# Each command imports what it needs when it runs (pandas, matplotlib, SQLAlchemy, Alembic,
+# the platform SDKs...), so `rcbot --help` and quick commands start at once;
+# tests/bot/test_cli_imports.py checks that importing this module pulls none of them in.
 
 out = Console()
 err = Console(stderr=True)
@@ -76,14 +67,27 @@ app.add_typer(teams_app, name="teams")
 SurveyOpt = Annotated[str, typer.Option("--survey", "-s", help="The survey's name.")]
 
 
-def runtime(ctx: typer.Context) -> Runtime:
+def settings(ctx: typer.Context) -> Settings:
+    """The settings, read once per command (every command reads them, for the log level)."""
+    from bot.settings import SettingsError, load_settings
+
     root = ctx.find_root()
-    if root.obj is None:
+    if "rcbot.settings" not in root.meta:
         try:
-            settings = load_settings()
+            root.meta["rcbot.settings"] = load_settings()
         except SettingsError as exc:
             raise UserError(str(exc)) from None
-        root.obj = Runtime(settings)
+    loaded: Settings = root.meta["rcbot.settings"]
+    return loaded
+
+
+def runtime(ctx: typer.Context) -> Runtime:
+    """The database, clock and services, made when a command first needs them."""
+    from bot.runtime import Runtime
+
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Runtime(settings(ctx))
         root.call_on_close(root.obj.close)
     assert isinstance(root.obj, Runtime)
     return root.obj
@@ -93,9 +97,11 @@ def runtime(ctx: typer.Context) -> Runtime:
 def _root(ctx: typer.Context) -> None:
     """Configuration comes from the environment and .env: DATABASE_URL, SLACK_*, MICROSOFT_*,
     RCBOT_*. See the README."""
-    rt = runtime(ctx)
+    from rich.logging import RichHandler
+
+    level = settings(ctx).log_level.upper()
     logging.basicConfig(
-        level=rt.settings.log_level.upper(),
+        level=level,
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
     )
@@ -104,7 +110,7 @@ def _root(ctx: typer.Context) -> None:
         logging.getLogger(chatty).setLevel(
             max(logging.INFO, logging.getLogger().getEffectiveLevel())
         )
-    if rt.settings.log_level.upper() != "DEBUG":
+    if level != "DEBUG":
         # Their routine INFO lines (each migration check, each job run) drown rcbot's own.
         logging.getLogger("alembic").setLevel(logging.WARNING)
         # "skipped: maximum number of running instances" is routine when a send runs long.
@@ -117,6 +123,8 @@ def _root(ctx: typer.Context) -> None:
 @app.command()
 def init(ctx: typer.Context) -> None:
     """Create the database (or bring it up to date) and say what to do next."""
+    from surveys.persistence import migrate
+
     rt = runtime(ctx)
     migrate.upgrade(rt.engine)
     out.print(f"[green]Database ready[/] at {rt.safe_database_url}.")
@@ -132,6 +140,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply the schema migrations (Alembic) to DATABASE_URL."""
+    from surveys.persistence import migrate
+
     rt = runtime(ctx)
     migrate.upgrade(rt.engine, revision)
     out.print(f"Schema at revision {migrate.current_revision(rt.engine)} ({rt.safe_database_url}).")
@@ -140,6 +150,8 @@ def db_upgrade(
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Show the schema revision of DATABASE_URL and the newest one this rcbot knows."""
+    from surveys.persistence import migrate
+
     rt = runtime(ctx)
     current = migrate.current_revision(rt.engine) or "none (run rcbot init)"
     out.print(f"Database {rt.safe_database_url}: {current}; newest: {migrate.head_revision()}.")
@@ -153,6 +165,13 @@ def instrument_check(
     file: Annotated[Path, typer.Argument(help="A .toml or .yaml question file.")],
 ) -> None:
     """Check a question file and explain every problem in it."""
+    from surveys.instrument import (
+        InstrumentError,
+        check_instrument,
+        load_instrument,
+        read_instrument_file,
+    )
+
     data = read_instrument_file(file)
     problems = check_instrument(data)
     if problems:
@@ -219,6 +238,9 @@ def survey_create(
     ] = "2y",
 ) -> None:
     """Create a survey."""
+    from surveys.instrument import load_instrument
+    from surveys.service import NewSurvey, check_roles_argument
+
     service = runtime(ctx).service()
     retain_days = parse_retention(retain)
     survey = service.create_survey(
@@ -278,6 +300,8 @@ def survey_update(
     ] = None,
 ) -> None:
     """Change a survey's settings (its retention period)."""
+    from surveys.protection import DataProtection
+
     if retain is None:
         raise UserError("Nothing to change: give --retain (e.g. --retain 365d).")
     rt = runtime(ctx)
@@ -298,6 +322,7 @@ def survey_purge(
     """Delete now the raw answers, invitations and personal data of every closed round of a
     survey, keeping its published results (the suppression-safe aggregates and reports)."""
     from bot.retention import Retention
+    from surveys.protection import DataProtection
 
     rt = runtime(ctx)
     service = rt.service()
@@ -336,6 +361,8 @@ def survey_list(ctx: typer.Context) -> None:
 @survey_app.command("show")
 def survey_show(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """Show a survey's settings, roles and rounds."""
+    from bot.content import local_date
+
     service = runtime(ctx).service()
     survey = service.get_survey(name)
     out.print(f"[bold]{survey.name}[/]")
@@ -370,6 +397,8 @@ def survey_rates(
     ] = False,
 ) -> None:
     """Choose which partner roles a role is asked about."""
+    from surveys.service import check_roles_argument
+
     if (partners is None) == (not every_role):
         raise UserError("Give either --partners 'A,B' or --all.")
     chosen = None if every_role else check_roles_argument(partners or "")
@@ -419,6 +448,8 @@ def participants_import(
     ] = Platform.SLACK,
 ) -> None:
     """Import participants, all or nothing. Re-importing updates names and roles."""
+    from surveys.importing import read_table
+
     service = runtime(ctx).service()
     report = service.import_participants(survey, read_table(file), default_platform)
     out.print(
@@ -437,6 +468,8 @@ def participants_remove(
 ) -> None:
     """Erase a person from a survey: their answers, invitations, platform ids and queued
     messages. Counts already published stay as published."""
+    from surveys.protection import DataProtection
+
     rt = runtime(ctx)
     rt.service()
     erased = DataProtection(rt.engine, rt.clock).erase(email, survey, actor())
@@ -457,6 +490,8 @@ def participants_export(
 ) -> None:
     """Everything rcbot holds about a person, as JSON on standard output (for a subject
     access request)."""
+    from surveys.protection import DataProtection
+
     rt = runtime(ctx)
     rt.service()
     data = DataProtection(rt.engine, rt.clock).export(email, survey, actor())
@@ -493,6 +528,8 @@ def round_open(
     ] = None,
 ) -> None:
     """Open a round: every participant gets an invitation."""
+    from bot.content import local_date
+
     if (closes_in is None) == (closes_at is None):
         raise UserError("Give exactly one of --closes-in (e.g. 14d) or --closes-at (ISO date).")
     rt = runtime(ctx)
@@ -570,6 +607,8 @@ def _days(delta: timedelta) -> str:
 def round_close(ctx: typer.Context, survey: SurveyOpt) -> None:
     """Close the current round now; later answers are refused politely. The results are
     published by the running server, or by this command when no server runs."""
+    from bot.content import status_lines
+
     rt = runtime(ctx)
     service = rt.service()
     round_ = service.close_round(survey)
@@ -604,6 +643,8 @@ def round_publish(
 def _publish(rt: Runtime, survey: str, number: int) -> None:
     """Publish now if no server runs (this process takes the scheduler's leader lock for
     the moment); otherwise leave it to the server's scheduler."""
+    import asyncio
+
     from bot.leader import leader_lock
 
     lock = leader_lock(rt.engine)
@@ -638,6 +679,7 @@ async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
     from bot.dispatch import Dispatcher
     from bot.server import ConfigError, connect
     from surveys.conversations import ConversationStore
+    from surveys.publishing import RESULT_KINDS
 
     try:
         connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock))
@@ -684,6 +726,7 @@ def round_report(
     ] = None,
 ) -> None:
     """Write a closed round's results: ties.csv, roles.csv, images, report.xlsx, report.md."""
+    from bot.cli.show import print_ties
     from bot.reporting import build_report
 
     rt = runtime(ctx)
@@ -720,6 +763,8 @@ def round_report(
 @round_app.command("list")
 def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
     """List a survey's rounds."""
+    from bot.content import local_date
+
     service = runtime(ctx).service()
     zone = service.get_survey(survey).timezone
     table = Table("Round", "State", "Opens", "Closes")
@@ -746,6 +791,8 @@ def audit_list(
 ) -> None:
     """Erasures, exports, purges, withdrawals and retention changes: who, when, what (never
     an answer, and never who withdrew)."""
+    from surveys.protection import DataProtection
+
     rt = runtime(ctx)
     rt.service()
     events = DataProtection(rt.engine, rt.clock).audit_events(survey)
@@ -786,11 +833,11 @@ def teams_package(
 
     from bot.platforms.teams.package import build_package
 
-    settings = runtime(ctx).settings
-    app_id = app_id or settings.microsoft_app_id
+    config = settings(ctx)
+    app_id = app_id or config.microsoft_app_id
     if not app_id:
         raise UserError("Give --app-id or set MICROSOFT_APP_ID (the Azure bot's app id).")
-    website = website_url or settings.public_url
+    website = website_url or config.public_url
     if not website:
         raise UserError("Give --website-url or set RCBOT_PUBLIC_URL (an https address).")
     domain = urlparse(website).hostname
@@ -832,6 +879,7 @@ def analyze(
     Bad input stops with the line and column at fault, and nothing is written."""
     from analytics import AnswersError, load_answers_csv, write_outputs
     from analytics import analyze as run_analysis
+    from bot.cli.show import print_ties
 
     check_min_group(min_group)
     try:
@@ -869,6 +917,8 @@ def serve(
     MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID;
     or RCBOT_TEAMS_ANONYMOUS=1 for a local trial with Microsoft's Agents
     Playground (anonymous, loopback --host only; see the README)."""
+    import asyncio
+
     from bot.server import Connected, check_anonymous
     from bot.server import serve as run_server
 
@@ -895,6 +945,8 @@ def worker(ctx: typer.Context) -> None:
     """Run the scheduler alone: open and close rounds, send invitations and reminders.
 
     Several workers may run; only one (the holder of the leader lock) runs jobs at a time."""
+    import asyncio
+
     rt = runtime(ctx)
     host = rt.scheduler(rt.lifecycle())
     if not rt.platforms:
@@ -922,6 +974,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed for the simulated answers.")] = 7,
 ) -> None:
     """Run a whole simulated round on two example services and print the results."""
+    import asyncio
+
     from bot.demo import run_demo
 
     asyncio.run(run_demo(out_dir, seed, out))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from analytics import Analysis
+if TYPE_CHECKING:
+    from analytics import Analysis
 
 
 def print_ties(

@@ -10,7 +10,7 @@ import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -19,8 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.types import TypeDecorator
 
 from surveys.errors import InvalidInput
-
-DEFAULT_DATABASE_URL: Final = "sqlite:///rcbot.db"
+from surveys.persistence import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 
 
 def normalise_url(url: str | URL) -> URL:

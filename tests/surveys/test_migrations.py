@@ -73,3 +73,25 @@ def test_accounts_shared_before_the_upgrade_are_cleared_for_a_fresh_look_up(
     with empty_engine.connect() as conn:
         rows = conn.execute(text("SELECT id, slack_user_id FROM participants ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [(1, None), (2, None), (3, "U2")]
+
+
+def test_the_quick_schema_check_agrees_with_alembic(empty_engine: Engine) -> None:
+    """Commands check the schema without importing Alembic (the newest revision is read from
+    the migration files, the database's from alembic_version): the same answers as Alembic's
+    own, at every revision and on an empty database."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert migrate.head_revision() == script.get_current_head()
+
+    def alembic_current() -> str | None:
+        with empty_engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    assert migrate.current_revision(empty_engine) is None
+    for revision in reversed([r.revision for r in script.walk_revisions()]):
+        migrate.upgrade(empty_engine, revision)
+        assert migrate.current_revision(empty_engine) == alembic_current() == revision
+    migrate.downgrade(empty_engine, "base")
+    assert migrate.current_revision(empty_engine) is None
+    assert alembic_current() is None
