@@ -173,7 +173,7 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
         )
     )
     for person in service.list_participants(CLOSE_SURVEY):
-        service.set_platform_ids(person, slack_user_id=by_email[person.email])
+        service.set_platform_id(person, Platform.SLACK, by_email[person.email])
     service.open_round(CLOSE_SURVEY, service.clock.now() + timedelta(days=14))
     invitations = service.invitations(CLOSE_SURVEY)
     now = datetime.now(UTC)

@@ -304,7 +304,7 @@ def populate(world: World, people: int, *, known_ids: bool = False) -> None:
     if known_ids:
         ids = dict(zip((email_of(i) for i in range(people)), world.users, strict=True))
         for person in service.list_participants(SURVEY):
-            service.set_platform_ids(person, slack_user_id=ids[person.email])
+            service.set_platform_id(person, Platform.SLACK, ids[person.email])
     service.open_round(SURVEY, service.clock.now() + timedelta(days=14))
     planned = plan_invitations(service, world.outbox)
     assert planned == people, planned
@@ -605,7 +605,11 @@ class AckResult:
 async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> AckResult:
     slack, service = world.slack, world.service
     slack.clear_rate_limits()
-    known = [(p.slack_user_id, p.id) for p in service.list_participants(SURVEY) if p.slack_user_id]
+    known = [
+        (user, p.id)
+        for p in service.list_participants(SURVEY)
+        if (user := p.platform_user_id(Platform.SLACK))
+    ]
     invitation_of = {i.participant_id: i.id for i in service.invitations(SURVEY)}
     users = [user for user, _ in known if user is not None]
     channels = slack.dm_channels(users)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -35,7 +35,8 @@ MAX_FILE_BYTES: Final = 20 * 1024 * 1024
 """Largest participants file (20 MB, about 100,000 typical rows of CSV)."""
 MAX_LENGTHS: Final = {"name": 200, "team": 120, "slack_user_id": 64, "teams_user_id": 200}
 """Longest value of each free-text column (what the database holds)."""
-PLATFORM_ID_COLUMNS: Final = ("slack_user_id", "teams_user_id")
+PLATFORM_ID_COLUMNS: Final = {Platform.SLACK: "slack_user_id", Platform.TEAMS: "teams_user_id"}
+"""The column of the participants CSV that holds each platform's user id."""
 
 
 def identity_key(user_id: str) -> str:
@@ -54,8 +55,8 @@ class ParticipantRecord:
     platform: Platform
     timezone: str | None
     team: str | None
-    slack_user_id: str | None
-    teams_user_id: str | None
+    user_ids: Mapping[Platform, str]
+    """The user ids the file gave, by platform."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ def check_table(
         for column, longest in MAX_LENGTHS.items():
             if len(row.get(column, "")) > longest:
                 fail(column, f"is longer than {longest} characters")
-        for column in PLATFORM_ID_COLUMNS:
+        for column in PLATFORM_ID_COLUMNS.values():
             user_id = row.get(column, "")
             if not user_id:
                 continue
@@ -298,14 +299,17 @@ def check_table(
                     platform=platform,
                     timezone=timezone,
                     team=" ".join(row.get("team", "").split()) or None,
-                    slack_user_id=row.get("slack_user_id") or None,
-                    teams_user_id=row.get("teams_user_id") or None,
+                    user_ids=_user_ids(row),
                 )
             )
         problems.extend(row_problems)
     if problems:
         raise ImportRejected(table.source, problems)
     return records
+
+
+def _user_ids(row: dict[str, str]) -> dict[Platform, str]:
+    return {p: row[column] for p, column in PLATFORM_ID_COLUMNS.items() if row.get(column)}
 
 
 def _platform(row: dict[str, str], default: Platform, fail: Callable[[str, str], None]) -> Platform:
@@ -316,8 +320,5 @@ def _platform(row: dict[str, str], default: Platform, fail: Callable[[str, str],
         except ValueError:
             fail("platform", f"'{row['platform']}' is not a platform; use slack or teams")
             return default
-    if row.get("teams_user_id") and not row.get("slack_user_id"):
-        return Platform.TEAMS
-    if row.get("slack_user_id") and not row.get("teams_user_id"):
-        return Platform.SLACK
-    return default
+    given = [p for p, column in PLATFORM_ID_COLUMNS.items() if row.get(column)]
+    return given[0] if len(given) == 1 else default

@@ -238,8 +238,8 @@ class Participant:
     platform: Platform = Platform.SLACK
     timezone: str | None = None
     team: str | None = None
-    slack_user_id: str | None = None
-    teams_user_id: str | None = None
+    user_ids: dict[Platform, str] = field(default_factory=dict)
+    """The person's user id on each chat platform, once known (imported or looked up)."""
     id: ParticipantId | None = None
 
     def effective_timezone(self, survey: Survey) -> str:
@@ -247,7 +247,7 @@ class Participant:
 
     def platform_user_id(self, platform: Platform) -> str | None:
         """This person's user id on ``platform``, once known."""
-        return self.slack_user_id if platform is Platform.SLACK else self.teams_user_id
+        return self.user_ids.get(platform)
 
 
 @dataclass

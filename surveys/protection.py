@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Engine, delete, func, or_, select, update
 
 from surveys.clock import Clock, ensure_utc
 from surveys.errors import Conflict, NotFound
-from surveys.importing import identity_key
+from surveys.importing import PLATFORM_ID_COLUMNS, identity_key
 from surveys.model import (
     InvitationId,
     ParticipantId,
@@ -36,6 +36,7 @@ from surveys.persistence.orm import (
     InvitationRow,
     OutboxRow,
     OwnerRow,
+    ParticipantIdentityRow,
     ParticipantRow,
     PublishJobRow,
     RoundRow,
@@ -251,19 +252,17 @@ class DataProtection:
         rows = list(
             uow.session.scalars(select(ParticipantRow).where(ParticipantRow.id.in_(people)))
         )
-        refs = [(Platform.SLACK.value, r.slack_user_id) for r in rows if r.slack_user_id] + [
-            (Platform.TEAMS.value, r.teams_user_id) for r in rows if r.teams_user_id
-        ]
+        refs = {(i.platform, i.user_id) for r in rows for i in r.identities}
         uow.session.execute(delete(ParticipantRow).where(ParticipantRow.id.in_(people)))
         uow.session.flush()
-        for platform, user_id in refs:
-            column = (
-                ParticipantRow.slack_user_id
-                if platform == Platform.SLACK.value
-                else ParticipantRow.teams_user_id
-            )
+        for platform, user_id in sorted(refs):
             still_used = uow.session.scalar(
-                select(func.count()).select_from(ParticipantRow).where(column == user_id)
+                select(func.count())
+                .select_from(ParticipantIdentityRow)
+                .where(
+                    ParticipantIdentityRow.platform == platform,
+                    ParticipantIdentityRow.user_id == user_id,
+                )
             )
             if not still_used:
                 uow.session.execute(
@@ -297,6 +296,7 @@ class DataProtection:
             answers = []
             messages = []
             for person in people:
+                ids = {i.platform: i.user_id for i in person.identities}
                 participants.append(
                     {
                         "survey": names[person.survey_id],
@@ -306,8 +306,10 @@ class DataProtection:
                         "team": person.team,
                         "platform": person.platform,
                         "timezone": person.timezone,
-                        "slack_user_id": person.slack_user_id,
-                        "teams_user_id": person.teams_user_id,
+                        **{
+                            column: ids.get(platform.value)
+                            for platform, column in PLATFORM_ID_COLUMNS.items()
+                        },
                         "created_at": _iso(person.created_at),
                         "updated_at": _iso(person.updated_at),
                     }
@@ -374,9 +376,7 @@ class DataProtection:
                         "sent_at": _iso(row.sent_at),
                     }
                 )
-            platform_ids = {(Platform.SLACK.value, p.slack_user_id) for p in people} | {
-                (Platform.TEAMS.value, p.teams_user_id) for p in people
-            }
+            platform_ids = {(i.platform, i.user_id) for p in people for i in p.identities}
             chats = [
                 {
                     "platform": ref.platform,

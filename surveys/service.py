@@ -226,19 +226,16 @@ class SurveyService:
             assert survey.id is not None
             return uow.participants.for_survey(survey.id)
 
-    def set_platform_ids(
+    def set_platform_id(
         self,
         participant: Participant,
-        *,
-        slack_user_id: str | None = None,
-        teams_user_id: str | None = None,
+        platform: Platform,
+        user_id: str,
     ) -> None:
         assert participant.id is not None
-        for platform, user_id in ((Platform.SLACK, slack_user_id), (Platform.TEAMS, teams_user_id)):
-            if user_id is not None:
-                refused = self.remember_platform_ids(platform, {participant.id: user_id})
-                if refused:
-                    raise Conflict(refused[participant.id])
+        refused = self.remember_platform_ids(platform, {participant.id: user_id})
+        if refused:
+            raise Conflict(refused[participant.id])
 
     def remember_platform_ids(
         self, platform: Platform, found: Mapping[ParticipantId, str]
@@ -253,13 +250,12 @@ class SurveyService:
         refused: dict[ParticipantId, str] = {}
         if not found:
             return refused
-        column = "slack_user_id" if platform is Platform.SLACK else "teams_user_id"
         with self._uow() as uow:
             people = uow.participants.by_ids(found)
             holders: dict[tuple[SurveyId, str], list[Participant]] = {}
             for survey_id in {p.survey_id for p in people.values()}:
                 for other in uow.participants.for_survey(survey_id):
-                    held = getattr(other, column)
+                    held = other.platform_user_id(platform)
                     if held:
                         holders.setdefault((survey_id, identity_key(held)), []).append(other)
             wanted: dict[tuple[SurveyId, str], list[ParticipantId]] = {}
@@ -283,10 +279,8 @@ class SurveyService:
                         )
                     continue
                 for participant_id in claimants:
-                    uow.participants.set_platform_ids(
-                        participant_id,
-                        slack_user_id=found[participant_id] if platform is Platform.SLACK else None,
-                        teams_user_id=found[participant_id] if platform is Platform.TEAMS else None,
+                    uow.participants.set_platform_id(
+                        participant_id, platform, found[participant_id]
                     )
         return refused
 
@@ -778,25 +772,22 @@ def _refuse_shared_identities(
     """Refuse an import after which one chat user id would belong to two participants: a
     row whose id is held by a participant of the survey that this file does not update."""
     in_file = {r.email for r in records}
-    held: dict[tuple[str, str], Email] = {}
+    held: dict[tuple[Platform, str], Email] = {}
     for person in existing:
         if person.email in in_file:
             continue  # the file's row replaces what is stored
-        for column in PLATFORM_ID_COLUMNS:
-            user_id = getattr(person, column)
-            if user_id:
-                held[(column, identity_key(user_id))] = person.email
+        for platform, user_id in person.user_ids.items():
+            held[(platform, identity_key(user_id))] = person.email
     problems: list[RowProblem] = []
     for record in records:
-        for column in PLATFORM_ID_COLUMNS:
-            user_id = getattr(record, column)
-            holder = held.get((column, identity_key(user_id))) if user_id else None
+        for platform, given in record.user_ids.items():
+            holder = held.get((platform, identity_key(given)))
             if holder is not None:
                 problems.append(
                     RowProblem(
                         record.line,
-                        column,
-                        f"{user_id} already belongs to {holder}, a participant not in this "
+                        PLATFORM_ID_COLUMNS[platform],
+                        f"{given} already belongs to {holder}, a participant not in this "
                         "file; one chat account can belong to one participant only",
                     )
                 )

@@ -8,11 +8,13 @@ migration files, so quick commands do not pay for importing Alembic.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from surveys.errors import Conflict
 
@@ -35,11 +37,42 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return config
 
 
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction for a migration.
+
+    SQLite alters a table by rebuilding it (Alembic's batch mode); with foreign keys on,
+    dropping the old copy would cascade into, or be refused by, every table that refers to
+    it (upgrading a database holding invitations failed). Foreign keys are off while the
+    migration runs (SQLite allows the switch only outside a transaction), every reference
+    is checked before it commits, and they are on again afterwards.
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise Conflict(
+                            f"the migration would leave {len(broken)} broken references "
+                            f"(first in table {broken[0][0]}); nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     config = alembic_config()
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -48,7 +81,7 @@ def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
     config = alembic_config()
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
 

@@ -112,18 +112,34 @@ class ParticipantRow(Base):
     platform: Mapped[str] = mapped_column(String(16))
     timezone: Mapped[str | None] = mapped_column(String(64))
     team: Mapped[str | None] = mapped_column(String(120))
-    slack_user_id: Mapped[str | None] = mapped_column(String(64))
-    teams_user_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     role: Mapped[RoleRow] = relationship()
+    identities: Mapped[list[ParticipantIdentityRow]] = relationship(viewonly=True, lazy="selectin")
+    """Read only: written by ParticipantRepository as rows of their own, deleted with the
+    participant by the database (ON DELETE CASCADE)."""
+
+    __table_args__ = (UniqueConstraint("survey_id", "email"),)
+
+
+class ParticipantIdentityRow(Base):
+    """A participant's user id on one chat platform (none until known)."""
+
+    __tablename__ = "participant_identities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(200))
 
     __table_args__ = (
-        UniqueConstraint("survey_id", "email"),
-        # One chat account is one participant per survey (NULL = not known yet, any number).
-        UniqueConstraint("survey_id", "slack_user_id", name="uq_participants_slack_user"),
-        UniqueConstraint("survey_id", "teams_user_id", name="uq_participants_teams_user"),
+        # One identity per platform per participant; one chat account is one participant
+        # per survey.
+        UniqueConstraint("participant_id", "platform", name="uq_identities_participant"),
+        UniqueConstraint("survey_id", "platform", "user_id", name="uq_identities_user"),
+        Index("ix_identities_user", "platform", "user_id"),
     )
 
 

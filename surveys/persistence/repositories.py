@@ -39,6 +39,7 @@ from surveys.persistence.orm import (
     InvitationRow,
     OutboxRow,
     OwnerRow,
+    ParticipantIdentityRow,
     ParticipantRow,
     RoleRow,
     RoundRow,
@@ -195,6 +196,7 @@ class ParticipantRepository:
             )
         }
         created = updated = unchanged = 0
+        identities: list[tuple[ParticipantRow, dict[str, str]]] = []
         for rec in records:
             values = {
                 "name": rec.name,
@@ -202,22 +204,26 @@ class ParticipantRepository:
                 "platform": rec.platform.value,
                 "timezone": rec.timezone,
                 "team": rec.team,
-                "slack_user_id": rec.slack_user_id,
-                "teams_user_id": rec.teams_user_id,
             }
+            # The file's user ids replace what is stored (none given: looked up again).
+            ids = {p.value: user_id for p, user_id in rec.user_ids.items()}
             row = existing.get(rec.email)
             if row is None:
-                self._s.add(
-                    ParticipantRow(
-                        survey_id=survey_id,
-                        email=rec.email,
-                        created_at=now,
-                        updated_at=now,
-                        **values,
-                    )
+                row = ParticipantRow(
+                    survey_id=survey_id,
+                    email=rec.email,
+                    created_at=now,
+                    updated_at=now,
+                    **values,
                 )
+                self._s.add(row)
+                identities.append((row, ids))
                 created += 1
-            elif any(getattr(row, k) != v for k, v in values.items()):
+                continue
+            held = {i.platform: i.user_id for i in row.identities}
+            if held != ids:
+                identities.append((row, ids))
+            if held != ids or any(getattr(row, k) != v for k, v in values.items()):
                 for key, value in values.items():
                     setattr(row, key, value)
                 row.updated_at = now
@@ -225,6 +231,25 @@ class ParticipantRepository:
             else:
                 unchanged += 1
         self._s.flush()
+        # Old ids go before new ones are written, so an id moving between two people in
+        # one file never holds the unique constraint twice.
+        stale = [row.id for row, _ in identities]
+        for start in range(0, len(stale), 500):
+            self._s.execute(
+                delete(ParticipantIdentityRow).where(
+                    ParticipantIdentityRow.participant_id.in_(stale[start : start + 500])
+                )
+            )
+        self._s.add_all(
+            ParticipantIdentityRow(
+                participant_id=row.id, survey_id=survey_id, platform=platform, user_id=user_id
+            )
+            for row, ids in identities
+            for platform, user_id in ids.items()
+        )
+        self._s.flush()
+        for row, _ in identities:
+            self._s.expire(row, ["identities"])
         return UpsertCounts(created, updated, unchanged)
 
     def for_survey(self, survey_id: SurveyId) -> list[Participant]:
@@ -255,14 +280,15 @@ class ParticipantRepository:
         return found
 
     def by_platform_user(self, platform: Platform, user_id: str) -> list[Participant]:
-        column = (
-            ParticipantRow.slack_user_id
-            if platform is Platform.SLACK
-            else ParticipantRow.teams_user_id
-        )
         rows = self._s.scalars(
             select(ParticipantRow)
-            .where(column == user_id)
+            .join(
+                ParticipantIdentityRow, ParticipantIdentityRow.participant_id == ParticipantRow.id
+            )
+            .where(
+                ParticipantIdentityRow.platform == platform.value,
+                ParticipantIdentityRow.user_id == user_id,
+            )
             .options(selectinload(ParticipantRow.role))
         )
         return [_participant(r) for r in rows]
@@ -277,20 +303,32 @@ class ParticipantRepository:
             raise NotFound(f"{email} is not a participant of this survey")
         return _participant(row)
 
-    def set_platform_ids(
-        self,
-        participant_id: ParticipantId,
-        *,
-        slack_user_id: str | None = None,
-        teams_user_id: str | None = None,
+    def set_platform_id(
+        self, participant_id: ParticipantId, platform: Platform, user_id: str
     ) -> None:
+        """Store (or replace) the person's user id on ``platform``."""
         row = self._s.get(ParticipantRow, participant_id)
         if row is None:
             raise NotFound(f"there is no participant with id {participant_id}")
-        if slack_user_id is not None:
-            row.slack_user_id = slack_user_id
-        if teams_user_id is not None:
-            row.teams_user_id = teams_user_id
+        identity = self._s.scalar(
+            select(ParticipantIdentityRow).where(
+                ParticipantIdentityRow.participant_id == participant_id,
+                ParticipantIdentityRow.platform == platform.value,
+            )
+        )
+        if identity is None:
+            self._s.add(
+                ParticipantIdentityRow(
+                    participant_id=participant_id,
+                    survey_id=row.survey_id,
+                    platform=platform.value,
+                    user_id=user_id,
+                )
+            )
+        else:
+            identity.user_id = user_id
+        self._s.flush()
+        self._s.expire(row, ["identities"])
 
     def count(self, survey_id: SurveyId) -> int:
         return (
@@ -319,8 +357,7 @@ def _participant(row: ParticipantRow) -> Participant:
         platform=Platform(row.platform),
         timezone=row.timezone,
         team=row.team,
-        slack_user_id=row.slack_user_id,
-        teams_user_id=row.teams_user_id,
+        user_ids={Platform(i.platform): i.user_id for i in row.identities},
     )
 
 

@@ -102,9 +102,10 @@ async def test_drain_sends_each_invitation_once_and_reports_who_was_not_found(
     assert posted.key == f"invitation:{world.inv('ann@nhs.net')}"
     assert len(world.teams.inbox(world.teams.users[Email("cy@nhs.net")])) == 1
     # The platform ids found by e-mail are remembered for next time.
-    assert {p.email: p.slack_user_id for p in world.service.list_participants("Chemo")}[
-        Email("ann@nhs.net")
-    ] == ann
+    assert {
+        p.email: p.platform_user_id(Platform.SLACK)
+        for p in world.service.list_participants("Chemo")
+    }[Email("ann@nhs.net")] == ann
     states = {i.delivery for i in world.service.invitations("Chemo")}
     assert states == {DeliveryState.SENT, DeliveryState.UNRESOLVED}
     # Nothing is sent twice, however often the sender runs or the plan is made.
@@ -157,7 +158,7 @@ async def test_after_a_crash_a_message_is_never_sent_twice(world: World) -> None
     ann_item = next(i for i in claimed if i.invitation_id == world.inv("ann@nhs.net"))
     ann = world.slack.users[Email("ann@nhs.net")]
     person = next(p for p in world.service.list_participants("Chemo") if p.email == "ann@nhs.net")
-    world.service.set_platform_ids(person, slack_user_id=ann)  # ids are stored before sending
+    world.service.set_platform_id(person, Platform.SLACK, ann)  # ids are stored before sending
     await world.slack.send_direct(ann, Message("invitation"), key=ann_item.key)
     world.clock.advance(LEASE + timedelta(seconds=1))
     report = await world.dispatcher().drain()
@@ -244,7 +245,7 @@ async def test_an_account_found_for_two_people_is_reported_not_shared(world: Wor
     (ann_person,) = [
         p for p in world.service.list_participants("Chemo") if p.email == "ann@nhs.net"
     ]
-    world.service.set_platform_ids(ann_person, slack_user_id=ann)
+    world.service.set_platform_id(ann_person, Platform.SLACK, ann)
     world.slack.users[Email("bob@nhs.net")] = ann
     plan_invitations(world.service, world.outbox)
     report = await world.dispatcher().drain()

@@ -9,7 +9,7 @@ from surveys.clock import FixedClock
 from surveys.errors import Conflict, InvalidInput, NotFound
 from surveys.importing import ImportRejected, parse_csv_text
 from surveys.model import AnswerPage, DeliveryState, InvitationId, Platform, RoundState
-from surveys.persistence.orm import AnswerRow, ParticipantRow, RoleRow
+from surveys.persistence.orm import AnswerRow, ParticipantIdentityRow, ParticipantRow, RoleRow
 from surveys.persistence.uow import UnitOfWork
 from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
@@ -226,9 +226,9 @@ def test_delivery_is_recorded(service: SurveyService) -> None:
 def test_platform_ids_are_remembered(service: SurveyService) -> None:
     imported(service)
     ann = service.list_participants("Chemo")[0]
-    service.set_platform_ids(ann, slack_user_id="U123")
+    service.set_platform_id(ann, Platform.SLACK, "U123")
     again = service.list_participants("Chemo")[0]
-    assert again.slack_user_id == "U123"
+    assert again.platform_user_id(Platform.SLACK) == "U123"
     assert again.platform is Platform.SLACK
 
 
@@ -242,7 +242,7 @@ def test_an_import_cannot_give_a_held_account_to_someone_else(service: SurveySer
         service, PEOPLE.replace("Ward 1,", "Ward 1,").replace("team,timezone", "team,timezone")
     )
     ann = service.list_participants("Chemo")[0]
-    service.set_platform_ids(ann, slack_user_id="U123")
+    service.set_platform_id(ann, Platform.SLACK, "U123")
     with pytest.raises(ImportRejected) as caught:
         imported(service, "email,name,role,slack_user_id\ndi@nhs.net,Di,Nurses,u123\n")
     assert [str(p) for p in caught.value.problems] == [
@@ -263,21 +263,24 @@ def test_identity_matching_never_shares_an_account(service: SurveyService) -> No
     assert ann.id is not None
     assert bob.id is not None
     assert cy.id is not None
-    service.set_platform_ids(ann, slack_user_id="U1")
+    service.set_platform_id(ann, Platform.SLACK, "U1")
     refused = service.remember_platform_ids(Platform.SLACK, {bob.id: "U1", cy.id: "U2"})
     assert list(refused) == [bob.id]
     assert "also belongs to ann@nhs.net" in refused[bob.id]
     # Two people found as one account in the same look-up: neither gets it.
     refused = service.remember_platform_ids(Platform.TEAMS, {bob.id: "29:x", cy.id: "29:X"})
     assert set(refused) == {bob.id, cy.id}
-    ids = {p.email: (p.slack_user_id, p.teams_user_id) for p in service.list_participants("Chemo")}
+    ids = {
+        p.email: (p.platform_user_id(Platform.SLACK), p.platform_user_id(Platform.TEAMS))
+        for p in service.list_participants("Chemo")
+    }
     assert ids == {
         "ann@nhs.net": ("U1", None),
         "bob@nhs.net": (None, None),
         "cy@nhs.net": ("U2", None),
     }
     with pytest.raises(Conflict):
-        service.set_platform_ids(bob, slack_user_id="U1")
+        service.set_platform_id(bob, Platform.SLACK, "U1")
 
 
 def test_the_database_refuses_a_shared_account(service: SurveyService, engine: Engine) -> None:
@@ -286,7 +289,11 @@ def test_the_database_refuses_a_shared_account(service: SurveyService, engine: E
     imported(service)
     with UnitOfWork(engine) as uow:
         for row in uow.session.scalars(select(ParticipantRow)):
-            row.slack_user_id = "U9"
+            uow.session.add(
+                ParticipantIdentityRow(
+                    participant_id=row.id, survey_id=row.survey_id, platform="slack", user_id="U9"
+                )
+            )
         with pytest.raises(IntegrityError):
             uow.session.flush()
         uow.session.rollback()
