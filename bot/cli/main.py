@@ -942,23 +942,52 @@ def serve(
 
 @app.command()
 def worker(ctx: typer.Context) -> None:
-    """Run the scheduler alone: open and close rounds, send invitations and reminders.
+    """Run the scheduler alone: open and close rounds, publish results, send invitations,
+    reminders and results on the configured chat platforms (no web server).
 
-    Several workers may run; only one (the holder of the leader lock) runs jobs at a time."""
+    Several workers (and servers) may run; only one (the holder of the leader lock) runs
+    jobs at a time."""
     import asyncio
 
+    from bot.db_boundary import run_db
+    from bot.server import ConfigError, connect
+    from surveys.conversations import ConversationStore
+
     rt = runtime(ctx)
-    host = rt.scheduler(rt.lifecycle())
-    if not rt.platforms:
-        err.print("[yellow]No chat platform is configured; messages will wait in the outbox.[/]")
-    out.print(f"rcbot worker: looking for due work every {rt.settings.tick_seconds:g} s.")
+    settings = rt.settings
+    configured = bool(
+        settings.slack_bot_token or settings.microsoft_app_id or settings.teams_anonymous
+    )
 
     async def main() -> None:
+        connected = None
+        if configured:
+            clock = await run_db(lambda: rt.clock)
+            try:
+                connected = await connect(
+                    settings, ConversationStore(rt.engine, clock), rt.published_files
+                )
+            except ConfigError as exc:
+                raise UserError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+            rt.use_platforms(connected.platforms)
+            names = ", ".join(p.value for p in connected.platforms)
+            out.print(f"rcbot worker: sending on {names}.")
+        else:
+            err.print(
+                "[yellow]No chat platform is configured; messages will wait in the outbox "
+                "until a worker or server with one runs.[/]"
+            )
+        host = rt.scheduler(await run_db(rt.lifecycle))
+        out.print(f"rcbot worker: looking for due work every {settings.tick_seconds:g} s.")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signame in ("SIGINT", "SIGTERM"):
             loop.add_signal_handler(getattr(signal, signame), stop.set)
-        await host.run(stop)
+        try:
+            await host.run(stop)
+        finally:
+            if connected is not None:
+                await connected.close()
 
     asyncio.run(main())
 
