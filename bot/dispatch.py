@@ -54,6 +54,13 @@ class ChecksHistory(Protocol):
     async def find_sent(self, user: PlatformUserId, key: str) -> MessageRef | None: ...
 
 
+@runtime_checkable
+class ChecksChannelHistory(Protocol):
+    """A platform that can tell whether a channel post with an outbox key was made."""
+
+    async def find_posted(self, channel: ChannelId, key: str) -> MessageRef | None: ...
+
+
 @dataclass
 class DrainReport:
     sent: int = 0
@@ -202,7 +209,7 @@ class Dispatcher:
             if address.kind is AddressKind.CHANNEL:
                 channel = ChannelId(address.value)
                 files = [_attachment(f) for f in item.payload.get("files", [])]
-                ref = await chat.post_to_channel(channel, message, files)
+                ref = await chat.post_to_channel(channel, message, files, key=item.key)
             elif address.kind is AddressKind.OWNER:
                 email = Email(address.value)
                 found = (await chat.resolve_users([email])).found.get(email)
@@ -324,40 +331,72 @@ class Dispatcher:
             self.service.record_delivery(item.invitation_id, state, error=reason)
 
     async def _recover(self, report: DrainReport) -> None:
-        """Settle messages a crashed sender left mid-send, without sending any twice.
+        """Settle messages a crashed sender left mid-send, and sends whose outcome was
+        uncertain (a 5xx or a timeout after posting), without sending any twice.
 
         A message is resent only when it surely did not go out: its recipient had no platform
         id yet (ids are stored before any send), or the platform's history lacks its key.
+        One that keeps failing ends failed after :data:`~surveys.outbox.MAX_ATTEMPTS`; one
+        the platform cannot check is left uncertain and reported.
         """
         for item in await run_db(self.outbox.expired_leases):
             chat = self.platforms.get(item.platform)
-            ref: MessageRef | None = None
-            unsent = False
-            if (pid := item.recipient.participant_id) is not None and chat is not None:
-                person = (await run_db(self.service.participants_by_id, [pid]))[pid]
-                user = platform_user(person)
-                if user is None:
-                    unsent = True
-                elif isinstance(chat, ChecksHistory):
-                    try:
-                        ref = await chat.find_sent(PlatformUserId(user), item.key)
-                    except DeliveryError as exc:
-                        if not exc.permanent:
-                            continue  # the platform cannot tell now: ask at the next drain
-                    else:
-                        unsent = ref is None
+            try:
+                ref, unsent = (None, False) if chat is None else await self._look_up(chat, item)
+            except DeliveryError as exc:
+                if not exc.permanent:
+                    continue  # the platform cannot tell now: ask at the next drain
+                ref, unsent = None, False
             sent_ref = None if ref is None else ref.encode()
-            await run_db(self._settle, item, sent_ref, unsent)
-            if sent_ref is None and not unsent:
+            state, error = await run_db(self._settle, item, sent_ref, unsent)
+            if state is OutboxState.UNCERTAIN:
                 report.uncertain += 1
-                report.problems.append((str(item.recipient), "the sender stopped mid-send"))
+                report.problems.append((str(item.recipient), error))
+            elif state is OutboxState.FAILED:
+                report.failed += 1
+                report.problems.append((str(item.recipient), error))
+                log.warning("message %s not delivered: %s", item.key, error)
 
-    def _settle(self, item: OutboxItem, sent_ref: str | None, unsent: bool) -> None:
-        self.outbox.resolve_expired(item, sent_ref=sent_ref, unsent=unsent)
-        if sent_ref is not None and item.kind is OutboxKind.INVITATION and item.invitation_id:
-            self.service.record_delivery(
-                item.invitation_id, DeliveryState.SENT, message_ref=sent_ref
-            )
+    async def _look_up(
+        self, chat: ChatPlatform, item: OutboxItem
+    ) -> tuple[MessageRef | None, bool]:
+        """(the message found in the platform's history, whether it surely was not sent)."""
+        address = item.recipient
+        if (pid := address.participant_id) is not None:
+            person = (await run_db(self.service.participants_by_id, [pid]))[pid]
+            user = platform_user(person)
+            if user is None:
+                return None, True
+            if isinstance(chat, ChecksHistory):
+                ref = await chat.find_sent(PlatformUserId(user), item.key)
+                return ref, ref is None
+        elif address.kind is AddressKind.OWNER and isinstance(chat, ChecksHistory):
+            email = Email(address.value)
+            found = (await chat.resolve_users([email])).found.get(email)
+            if found is not None:
+                ref = await chat.find_sent(found, item.key)
+                return ref, ref is None
+        elif address.kind is AddressKind.CHANNEL and isinstance(chat, ChecksChannelHistory):
+            ref = await chat.find_posted(ChannelId(address.value), item.key)
+            return ref, ref is None
+        return None, False
+
+    def _settle(
+        self, item: OutboxItem, sent_ref: str | None, unsent: bool
+    ) -> tuple[OutboxState, str]:
+        state = self.outbox.resolve_expired(item, sent_ref=sent_ref, unsent=unsent)
+        error = ""
+        if state in (OutboxState.UNCERTAIN, OutboxState.FAILED):
+            (settled,) = self.outbox.items(ids=[item.id])
+            error = settled.last_error or state.value
+        if item.kind is OutboxKind.INVITATION and item.invitation_id:
+            if sent_ref is not None:
+                self.service.record_delivery(
+                    item.invitation_id, DeliveryState.SENT, message_ref=sent_ref
+                )
+            elif state is OutboxState.FAILED:
+                self.service.record_delivery(item.invitation_id, DeliveryState.FAILED, error=error)
+        return state, error
 
 
 def _attachment(spec: Mapping[str, str]) -> Attachment:

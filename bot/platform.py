@@ -95,6 +95,9 @@ class ChatPlatform(Protocol):
         channel: ChannelId,
         message: Message,
         attachments: Sequence[Attachment] = (),
+        *,
+        key: str | None = None,
     ) -> MessageRef:
-        """Post to a channel, with files (images, workbooks) attached."""
+        """Post to a channel, with files (images, workbooks) attached. ``key`` is the
+        outbox's key, stored with the post where the platform can (as for direct messages)."""
         ...

@@ -247,23 +247,31 @@ class Outbox:
             )
             return [_item(r) for r in rows]
 
-    def resolve_expired(self, item: OutboxItem, *, sent_ref: str | None, unsent: bool) -> None:
-        """After a crash: mark sent if the platform found it, retry if it surely did not
-        go out, else mark uncertain."""
+    def resolve_expired(
+        self, item: OutboxItem, *, sent_ref: str | None, unsent: bool
+    ) -> OutboxState:
+        """After a crash or an uncertain send: mark sent if the platform found it; retry if
+        it surely did not go out (failed, for good, once it has used up its attempts: a
+        message that keeps failing ends visibly, never loops); else mark uncertain. Returns
+        the state it is left in."""
         if sent_ref is not None:
             self.mark_sent(item.id, sent_ref)
-            return
-        state = OutboxState.PENDING if unsent else OutboxState.UNCERTAIN
+            return OutboxState.SENT
+        why = item.last_error or "the sender stopped mid-send"
+        if unsent and item.attempts >= MAX_ATTEMPTS:
+            state, error = OutboxState.FAILED, f"not sent after {item.attempts} attempts: {why}"
+        elif unsent:
+            state, error = OutboxState.PENDING, item.last_error or ""
+        else:
+            state = OutboxState.UNCERTAIN
+            error = why if item.last_error is None else f"{why} (it may have arrived: not resent)"
         with UnitOfWork(self.engine) as uow:
             uow.session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == item.id, OutboxRow.state == OutboxState.SENDING.value)
-                .values(
-                    state=state.value,
-                    lease_until=None,
-                    last_error=None if unsent else "the sender stopped mid-send",
-                )
+                .values(state=state.value, lease_until=None, last_error=error[:500] or None)
             )
+        return state
 
     def items(
         self,
@@ -271,9 +279,12 @@ class Outbox:
         round_id: RoundId | None = None,
         kinds: Sequence[OutboxKind] = (),
         states: Sequence[OutboxState] = (),
+        ids: Sequence[int] = (),
     ) -> list[OutboxItem]:
         with UnitOfWork(self.engine) as uow:
             query = select(OutboxRow).order_by(OutboxRow.id)
+            if ids:
+                query = query.where(OutboxRow.id.in_(list(ids)))
             if round_id is not None:
                 query = query.where(OutboxRow.round_id == round_id)
             if kinds:

@@ -94,10 +94,18 @@ class FakeChatPlatform:
         channel: ChannelId,
         message: Message,
         attachments: Sequence[Attachment] = (),
+        *,
+        key: str | None = None,
     ) -> MessageRef:
         if channel not in self.channels:
             raise DeliveryError(f"the bot is not in channel {channel}", permanent=True)
-        return self._post(channel, message, tuple(attachments))
+        return self._post(channel, message, tuple(attachments), key)
+
+    async def find_posted(self, channel: ChannelId, key: str) -> MessageRef | None:
+        for posted in self.conversations.get(channel, []):
+            if posted.key == key:
+                return posted.ref
+        return None
 
     def _post(
         self,

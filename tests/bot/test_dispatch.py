@@ -197,8 +197,8 @@ class NoHistory:
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
         return await self.inner.update_message(ref, message)
 
-    async def post_to_channel(self, channel, message, attachments=()):  # type: ignore[no-untyped-def]
-        return await self.inner.post_to_channel(channel, message, attachments)
+    async def post_to_channel(self, channel, message, attachments=(), *, key=None):  # type: ignore[no-untyped-def]
+        return await self.inner.post_to_channel(channel, message, attachments, key=key)
 
 
 async def test_without_history_a_crashed_send_is_reported_as_uncertain(world: World) -> None:

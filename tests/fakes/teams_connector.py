@@ -96,6 +96,8 @@ class _Fault:
     conversation_id: str | None
     remaining: int
     retry_after: float | None
+    after: bool = False
+    """Carry the request out first (the activity is recorded), then answer the error."""
 
 
 @dataclass
@@ -182,8 +184,11 @@ class FakeConnector(LocalServer):
         conversation_id: str | None = None,
         count: int = 1,
         retry_after: float | None = None,
+        after: bool = False,
     ) -> None:
-        """Fail the next ``count`` requests (for ``conversation_id``, or any) with ``status``."""
+        """Fail the next ``count`` requests (for ``conversation_id``, or any) with ``status``.
+        ``after``: only activity posts, carried out first and then answered with the error,
+        as a 5xx can come after Teams has kept the message."""
         self._faults.append(
             _Fault(
                 status,
@@ -192,6 +197,7 @@ class FakeConnector(LocalServer):
                 conversation_id,
                 count,
                 retry_after,
+                after,
             )
         )
 
@@ -297,17 +303,9 @@ class FakeConnector(LocalServer):
 
     def _refusal(self, conversation_id: str | None) -> web.Response | None:
         """Injected faults first, then the rate limit, then users who blocked the bot."""
-        for fault in self._faults:
-            if fault.conversation_id in (None, conversation_id):
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                headers = (
-                    {"Retry-After": _seconds(fault.retry_after)}
-                    if fault.retry_after is not None
-                    else None
-                )
-                return connector_error(fault.status, fault.code, fault.message, headers)
+        fault = self._take_fault(conversation_id, after=False)
+        if fault is not None:
+            return fault
         if conversation_id is not None:
             limit = self._rate_limits.get(conversation_id) or self._rate_limits.get(None)
             if limit is not None:
@@ -329,6 +327,20 @@ class FakeConnector(LocalServer):
                 for member in conversation.member_ids:
                     if member in self._blocked_users:
                         return connector_error(*self._blocked_users[member])
+        return None
+
+    def _take_fault(self, conversation_id: str | None, *, after: bool) -> web.Response | None:
+        for fault in self._faults:
+            if fault.after == after and fault.conversation_id in (None, conversation_id):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                headers = (
+                    {"Retry-After": _seconds(fault.retry_after)}
+                    if fault.retry_after is not None
+                    else None
+                )
+                return connector_error(fault.status, fault.code, fault.message, headers)
         return None
 
     async def _json_body(self, request: web.Request) -> dict[str, Any] | web.Response:
@@ -431,6 +443,8 @@ class FakeConnector(LocalServer):
         activity_id = str(next(self._ids))
         kind: ActivityKind = "send" if reply_to_id is None else "reply"
         await self._record(conversation, kind, activity_id, body, reply_to_id)
+        if (late := self._take_fault(conversation_id, after=True)) is not None:
+            return late
         return web.json_response({"id": activity_id}, status=201)
 
     async def _update(self, request: web.Request) -> web.Response:

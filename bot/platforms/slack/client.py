@@ -339,6 +339,13 @@ class SlackPlatform:
         """Look through the DM's recent history for the message carrying ``key``."""
         try:
             channel = await self._dm_channel(user)
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            raise delivery_error(exc) from None
+        return await self.find_posted(ChannelId(channel), key)
+
+    async def find_posted(self, channel: ChannelId, key: str) -> MessageRef | None:
+        """Look through a conversation's recent history for the message carrying ``key``."""
+        try:
             history = await self.client.conversations_history(
                 channel=channel, limit=100, include_all_metadata=True
             )
@@ -374,20 +381,30 @@ class SlackPlatform:
         channel: ChannelId,
         message: Message,
         attachments: Sequence[Attachment] = (),
+        *,
+        key: str | None = None,
     ) -> MessageRef:
+        args: dict[str, Any] = {
+            "channel": channel,
+            "text": render.fallback(message),
+            "blocks": render.blocks(message),
+            "unfurl_links": False,
+        }
+        if key is not None:
+            args["metadata"] = {"event_type": OUTBOX_EVENT, "event_payload": {"key": key}}
         try:
             response = await self._shared(
-                "chat.postMessage",
-                lambda: self.client.chat_postMessage(
-                    channel=channel,
-                    text=render.fallback(message),
-                    blocks=render.blocks(message),
-                    unfurl_links=False,
-                ),
+                "chat.postMessage", lambda: self.client.chat_postMessage(**args)
             )
-            ts = str(response["ts"])
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            # A 5xx or a timeout may come after the post: the channel's history decides.
+            raise delivery_error(exc, posting=True) from None
+        ts = str(response["ts"])
+        try:
             if attachments:
                 await self._upload(channel, ts, attachments)
         except (SlackApiError, SlackRequestError, OSError) as exc:
-            raise delivery_error(exc) from None
+            raise DeliveryError(
+                f"Slack: the files did not upload ({type(exc).__name__})", uncertain=True
+            ) from None
         return MessageRef(Platform.SLACK, str(response["channel"]), ts)

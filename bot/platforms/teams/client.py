@@ -9,6 +9,10 @@ Connector failures become :class:`DeliveryError`: 403/404 are permanent (not ins
 blocked, gone). A 429 or 412 (Teams' throttling) pauses every connector call of the tenant
 for the ``Retry-After`` on one shared budget (the same :class:`~bot.ratelimit.RateLimiter`
 that paces the calls), then the refused call is made again (a refusal carried nothing out).
+A 5xx, a timeout or a dropped connection on a post is *uncertain*: Teams may have delivered
+it, and a bot cannot search a chat's history for it (the connector has no such call for
+Teams), so the outbox never posts it again; it is marked uncertain and listed for the owners
+in the digest ("it may have arrived: not resent"), who can check with the person.
 """
 
 from __future__ import annotations
@@ -99,8 +103,14 @@ def _retry_after(exc: aiohttp.ClientResponseError) -> float | None:
         return None
 
 
-def delivery_error(exc: Exception) -> DeliveryError:
+def delivery_error(exc: Exception, *, posting: bool = False) -> DeliveryError:
+    """``posting``: the call may have created a message, so a server error, a timeout or a
+    connection dropped after the request left leaves it uncertain whether it did (Teams
+    keeps the activity and answers 5xx at times). A connection that was never made is
+    surely not a post."""
     if isinstance(exc, aiohttp.ClientResponseError):
+        if posting and exc.status >= 500:
+            return DeliveryError(f"Teams: HTTP {exc.status}", uncertain=True)
         if exc.status in RETRYABLE:
             return DeliveryError(f"Teams: HTTP {exc.status}", retry_after=_retry_after(exc))
         if exc.status == 403:
@@ -111,7 +121,8 @@ def delivery_error(exc: Exception) -> DeliveryError:
         if exc.status == 404:
             return DeliveryError("Teams: the conversation no longer exists", permanent=True)
         return DeliveryError(f"Teams: HTTP {exc.status}", permanent=400 <= exc.status < 500)
-    return DeliveryError(f"Teams unreachable: {type(exc).__name__}")
+    uncertain = posting and not isinstance(exc, aiohttp.ClientConnectorError)
+    return DeliveryError(f"Teams unreachable: {type(exc).__name__}", uncertain=uncertain)
 
 
 class TeamsPlatform:
@@ -323,7 +334,11 @@ class TeamsPlatform:
         channel: ChannelId,
         message: Message,
         attachments: Sequence[Attachment] = (),
+        *,
+        key: str | None = None,
     ) -> MessageRef:
+        """``key`` is not stored: Teams keeps no metadata a bot could search its history
+        for, so an uncertain channel post is reported, never posted again."""
         message, urls = await self._with_files(message, attachments)
         activity_id = await self._send(channel, self.service_url, message, urls)
         return MessageRef(Platform.TEAMS, channel, activity_id)
@@ -359,7 +374,7 @@ class TeamsPlatform:
             if response is not None and response.id:
                 sent.append(response.id)
 
-        await self._continue(conversation, service_url, send)
+        await self._continue(conversation, service_url, send, posting=True)
         return sent[0] if sent else ""
 
     async def _continue(
@@ -367,7 +382,11 @@ class TeamsPlatform:
         conversation: str,
         service_url: str,
         callback: Callable[[TurnContext], Awaitable[None]],
+        *,
+        posting: bool = False,
     ) -> None:
+        """Run ``callback`` in the conversation. ``posting``: it posts a message, so a
+        failure that may come after the post is uncertain (see :func:`delivery_error`)."""
         # Only fields with a value: the connector refuses null where it expects text
         # ("id": null, "conversation": {"tenantId": null} -> 400 BadArgument).
         account = ConversationAccount(id=conversation)
@@ -396,13 +415,13 @@ class TeamsPlatform:
             except aiohttp.ClientResponseError as exc:
                 tries += 1
                 if exc.status not in THROTTLING or tries >= THROTTLED_TRIES:
-                    raise delivery_error(exc) from None
+                    raise delivery_error(exc, posting=posting) from None
                 # Teams gives no Retry-After with some 412s: back off 1, 2, 4 ... seconds.
                 seconds = _retry_after(exc) or float(2 ** (tries - 1))
                 self.pace.pause_for(seconds)
                 log.info("Teams throttled (HTTP %d): every call waits %g s", exc.status, seconds)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                raise delivery_error(exc) from None
+                raise delivery_error(exc, posting=posting) from None
 
 
 def _graph_reason(exc: GraphError) -> str:
