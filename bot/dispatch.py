@@ -37,7 +37,15 @@ from surveys.model import (
     RoundState,
     RoundStatus,
 )
-from surveys.outbox import Address, AddressKind, NewMessage, OutboxItem, OutboxKind, OutboxState
+from surveys.outbox import (
+    LEASE,
+    Address,
+    AddressKind,
+    NewMessage,
+    OutboxItem,
+    OutboxKind,
+    OutboxState,
+)
 from surveys.publishing import PublishJobs
 from surveys.service import SurveyService
 
@@ -45,6 +53,8 @@ log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 25
 """Successful sends are recorded in batches of this many (one transaction each)."""
+RENEW_SECONDS = LEASE.total_seconds() / 4
+"""How often (real seconds) a sender at work renews the leases of the batch it holds."""
 
 
 @runtime_checkable
@@ -105,12 +115,14 @@ class Dispatcher:
         *,
         batch: int = 200,
         concurrency: int = 8,
+        renew_seconds: float = RENEW_SECONDS,
     ) -> None:
         self.service = service
         self.outbox = outbox
         self.platforms = dict(platforms)
         self.batch = batch
         self.concurrency = concurrency
+        self.renew_seconds = renew_seconds
         self._statuses: dict[RoundId, RoundStatus] = {}
         self.publications = PublishJobs(service.engine, service.clock)
         self._missing: dict[ParticipantId, str] = {}
@@ -157,10 +169,24 @@ class Dispatcher:
             async with gate:
                 await self._send(item, people, users, report)
 
+        # However long the batch takes (a slow workspace, a long Retry-After), its leases
+        # stay this sender's: only a sender that is gone lets them run out.
+        keeper = asyncio.create_task(self._keep_leases([i.id for i in items]))
         try:
             await asyncio.gather(*(one(item) for item in items))
         finally:
-            await self._flush()
+            try:
+                await self._flush()
+            finally:
+                keeper.cancel()
+
+    async def _keep_leases(self, ids: list[int]) -> None:
+        while True:
+            await asyncio.sleep(self.renew_seconds)
+            try:
+                await run_db(self.outbox.renew, ids)
+            except Exception as exc:  # the database is away: recovery settles what expires
+                log.warning("could not renew the outbox leases (%s)", type(exc).__name__)
 
     async def _resolve(self, people: Sequence[Participant]) -> dict[ParticipantId, str]:
         """Platform user ids: stored ones, else one bulk look-up by e-mail per platform."""

@@ -17,25 +17,27 @@ from bot.lifecycle import Lifecycle
 log = logging.getLogger(__name__)
 
 _lifecycle: Lifecycle | None = None
-_running = 0
-"""Jobs under way (sync ones run in a worker thread), so a stopping host can let them end."""
+_running: dict[str, int] = {}
+"""Jobs under way (sync ones run in a worker thread), so a stopping host can let them end
+and a wake-up does not start one that is already running."""
 _lock = threading.Lock()
 
 
-def busy() -> bool:
-    return _running > 0
+def busy(job: str | None = None) -> bool:
+    """Whether any job (or the job named) is under way."""
+    with _lock:
+        return bool(_running.get(job, 0)) if job else any(_running.values())
 
 
 @contextlib.contextmanager
-def _tracked() -> Iterator[None]:
-    global _running
+def _tracked(job: str) -> Iterator[None]:
     with _lock:
-        _running += 1
+        _running[job] = _running.get(job, 0) + 1
     try:
         yield
     finally:
         with _lock:
-            _running -= 1
+            _running[job] -= 1
 
 
 def install(lifecycle: Lifecycle | None) -> None:
@@ -51,38 +53,38 @@ def _current() -> Lifecycle | None:
 
 
 def open_rounds() -> None:
-    with _tracked():
+    with _tracked("open-rounds"):
         if lifecycle := _current():
             lifecycle.open_rounds()
             lifecycle.invite()
 
 
 def remind() -> None:
-    with _tracked():
+    with _tracked("remind"):
         if lifecycle := _current():
             lifecycle.remind()
 
 
 def digest() -> None:
-    with _tracked():
+    with _tracked("digest"):
         if lifecycle := _current():
             lifecycle.digest()
 
 
 def purge() -> None:
-    with _tracked():
+    with _tracked("purge"):
         if lifecycle := _current():
             lifecycle.purge()
 
 
 def close_rounds() -> None:
-    with _tracked():
+    with _tracked("close-rounds"):
         if lifecycle := _current():
             lifecycle.close_rounds()
 
 
 async def publish() -> None:
-    with _tracked():
+    with _tracked("publish"):
         if lifecycle := _current():
             await lifecycle.publish()
             # Results that could not be delivered: the owners are told (once each).
@@ -93,7 +95,7 @@ async def send() -> None:
     lifecycle = _current()
     if lifecycle is None:
         return
-    with _tracked():
+    with _tracked("send"):
         report = await lifecycle.send()
     if report.handled or report.uncertain:
         log.info(

@@ -84,6 +84,13 @@ class Lifecycle:
         """Delete the raw data of rounds past their retention period (see bot.retention)."""
         return self.retention.run() if self.retention is not None else 0
 
+    def wake_signal(self) -> tuple[tuple[int, int], bool]:
+        """What the leader polls every couple of seconds, cheaply: the open rounds' mark
+        (it changes when a round is opened, e.g. by ``rcbot round open`` in another
+        process) and whether the outbox has work due now."""
+        platforms = list(self.dispatcher.platforms)
+        return self.outbox.open_rounds_mark(), self.outbox.has_work(platforms)
+
     async def send(self) -> DrainReport:
         return await self.dispatcher.drain()
 

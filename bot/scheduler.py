@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 3600
 MAX_BACKOFF_SECONDS = 60.0
 """The longest wait between attempts while the database (or the lock) keeps failing."""
+WAKE_SECONDS = 2.0
+"""How often (real seconds) the leader looks cheaply for work that should not wait for the
+next tick: a round opened by another process, a message due in the outbox."""
 
 
 class SchedulerHost:
@@ -42,6 +45,7 @@ class SchedulerHost:
         tick_seconds: float = 30.0,
         poll_seconds: float = 5.0,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+        wake_seconds: float | None = WAKE_SECONDS,
     ) -> None:
         self.engine = engine
         self.lifecycle = lifecycle
@@ -51,7 +55,11 @@ class SchedulerHost:
         self.max_backoff_seconds = max(poll_seconds, max_backoff_seconds)
         self.failures = 0
         """Attempts in a row that failed (0 when the last one worked)."""
+        self.wake_seconds = wake_seconds
+        self.wakes = 0
+        """Times a job was started early by the wake-up (for tests and logs)."""
         self._scheduler: AsyncIOScheduler | None = None
+        self._waker: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
@@ -132,7 +140,37 @@ class SchedulerHost:
                 next_run_time=now,
             )
         self._scheduler = scheduler
+        if self.wake_seconds is not None:
+            self._waker = asyncio.get_running_loop().create_task(self._wake(scheduler))
         log.info("this process leads the scheduler (every %g s)", self.tick_seconds)
+
+    async def _wake(self, scheduler: AsyncIOScheduler) -> None:
+        """While leading: every ``wake_seconds`` one cheap query; a round opened since the
+        last look runs the open-rounds job (which plans the invitations) at once, and due
+        outbox work runs the send job at once, instead of at the next tick."""
+        assert self.wake_seconds is not None
+        rounds: tuple[int, int] | None = None
+        while self._scheduler is scheduler:
+            try:
+                mark, due = await run_db(self.lifecycle.wake_signal)
+            except Exception as exc:  # an outage: the leader loop deals with it
+                log.debug("wake-up check failed (%s)", type(exc).__name__)
+            else:
+                if mark != rounds:
+                    self._run_now(scheduler, "open-rounds")
+                    rounds = mark
+                if due:
+                    self._run_now(scheduler, "send")
+            await asyncio.sleep(self.wake_seconds)
+
+    def _run_now(self, scheduler: AsyncIOScheduler, job_id: str) -> None:
+        current = self._scheduler
+        if current is None or current is not scheduler or jobs.busy(job_id):
+            return
+        job = current.get_job(job_id)
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+            self.wakes += 1
 
     async def _finish_running_jobs(self, seconds: float = 30.0) -> None:
         """Pause, then let jobs under way finish (a send cut short would wait for its lease)."""
@@ -146,6 +184,9 @@ class SchedulerHost:
         log.warning("stopping with jobs still running; the outbox will settle them")
 
     def _stop(self) -> None:
+        if self._waker is not None:
+            self._waker.cancel()
+            self._waker = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

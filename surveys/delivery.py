@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from surveys.clock import Clock, ensure_utc
-from surveys.model import DeliveryState, InvitationId, Platform, RoundId, SurveyId
+from surveys.model import DeliveryState, InvitationId, Platform, RoundId, RoundState, SurveyId
 from surveys.outbox import (
     LEASE,
     MAX_ATTEMPTS,
@@ -21,7 +21,7 @@ from surveys.outbox import (
     OutboxState,
     backoff,
 )
-from surveys.persistence.orm import InvitationRow, OutboxRow, ParticipantRow
+from surveys.persistence.orm import InvitationRow, OutboxRow, ParticipantRow, RoundRow
 from surveys.persistence.uow import UnitOfWork
 
 
@@ -42,6 +42,7 @@ def _item(row: OutboxRow) -> OutboxItem:
         sent_at=row.sent_at,
         message_ref=row.message_ref,
         last_error=row.last_error,
+        lease_until=row.lease_until,
     )
 
 
@@ -223,6 +224,53 @@ class Outbox:
                     not_before=self._now() + delay,
                 )
             )
+
+    def renew(self, item_ids: Sequence[int]) -> int:
+        """Extend the leases still held on these messages (a sender at work); a lease that
+        ran out, or a message already settled, is left alone. Returns how many."""
+        if not item_ids:
+            return 0
+        now = self._now()
+        with UnitOfWork(self.engine) as uow:
+            renewed = uow.session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id.in_(list(item_ids)),
+                    OutboxRow.state == OutboxState.SENDING.value,
+                    OutboxRow.lease_until > now,
+                )
+                .values(lease_until=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            return int(renewed.rowcount or 0)  # type: ignore[attr-defined]
+
+    def has_work(self, platforms: Sequence[Platform] = ()) -> bool:
+        """Whether a drain would find something now (a due message, or one whose sender's
+        lease ran out): one cheap query, for a sender deciding whether to wake up."""
+        now = self._now()
+        due = select(OutboxRow.id).where(
+            OutboxRow.state == OutboxState.PENDING.value, OutboxRow.not_before <= now
+        )
+        stale = select(OutboxRow.id).where(
+            OutboxRow.state == OutboxState.SENDING.value, OutboxRow.lease_until < now
+        )
+        if platforms:
+            names = [p.value for p in platforms]
+            due = due.where(OutboxRow.platform.in_(names))
+            stale = stale.where(OutboxRow.platform.in_(names))
+        with UnitOfWork(self.engine) as uow:
+            return bool(uow.session.scalar(select(exists(due) | exists(stale))))
+
+    def open_rounds_mark(self) -> tuple[int, int]:
+        """How many rounds are open, and the newest one's id: it changes when a round opens
+        (another process ran ``rcbot round open``), so a sender knows to plan invitations."""
+        with UnitOfWork(self.engine) as uow:
+            count, newest = uow.session.execute(
+                select(func.count(RoundRow.id), func.max(RoundRow.id)).where(
+                    RoundRow.state == RoundState.OPEN.value
+                )
+            ).one()
+            return int(count), int(newest or 0)
 
     def mark_uncertain(self, item: OutboxItem, error: str) -> None:
         """A send whose outcome is unknown (a 5xx or a timeout after posting): keep it

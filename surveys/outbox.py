@@ -22,7 +22,10 @@ from typing import Any, Final
 
 from surveys.model import InvitationId, ParticipantId, Platform, RoundId, SurveyId
 
-LEASE: Final = timedelta(minutes=5)
+LEASE: Final = timedelta(minutes=1)
+"""How long a claimed message is the sender's. A sender renews the leases of its batch while
+it works (however slow the fan-out), so a lease runs out only when the sender is gone: a
+crash leaves messages mid-send for about a minute."""
 MAX_ATTEMPTS: Final = 8
 
 
@@ -129,6 +132,7 @@ class OutboxItem:
     sent_at: datetime | None
     message_ref: str | None
     last_error: str | None
+    lease_until: datetime | None = None
 
 
 def backoff(attempts: int) -> timedelta:

@@ -174,3 +174,30 @@ def test_backoff_doubles_up_to_the_cap(engine: Engine, clock: FixedClock) -> Non
         scheduler.failures = failures
         delays.append(scheduler._delay())
     assert delays == [5.0, 5.0, 10.0, 20.0, 40.0, 60.0, 60.0]
+
+
+async def test_a_round_opened_elsewhere_is_sent_at_the_wake_up_not_the_tick(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """The tick is an hour, so only the leader's cheap wake-up check (a round opened by
+    another process, then the invitations due in the outbox) can send the invitations."""
+    service = SurveyService(engine, clock)
+    service.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
+    service.import_participants("Chemo", parse_csv_text(PEOPLE))
+    slack = FakeChatPlatform(Platform.SLACK)
+    users = [slack.add_user(Email(e)) for e in ("ann@nhs.net", "bob@nhs.net")]
+    leader = host(engine, clock, slack)
+    leader.tick_seconds, leader.wake_seconds = 3600, 0.05
+    stop = asyncio.Event()
+    task = asyncio.create_task(leader.run(stop))
+    try:
+        await wait_for(lambda: leader.leading)
+        await wait_for(lambda: leader.wakes >= 1)  # the first look, at start
+        # "rcbot round open" in another process: only the database tells the leader.
+        SurveyService(engine, clock).open_round("Chemo", MONDAY + timedelta(days=14))
+        await wait_for(lambda: all(len(slack.inbox(u)) == 1 for u in users), seconds=60)
+        assert leader.wakes >= 3  # open-rounds, then send
+    finally:
+        stop.set()
+        await task
+    assert all(len(slack.inbox(u)) == 1 for u in users)
