@@ -156,21 +156,24 @@ class SchedulerHost:
             except Exception as exc:  # an outage: the leader loop deals with it
                 log.debug("wake-up check failed (%s)", type(exc).__name__)
             else:
-                if mark != rounds:
-                    self._run_now(scheduler, "open-rounds")
+                # A job under way may have looked before the change: look again next time.
+                if mark != rounds and self._run_now(scheduler, "open-rounds"):
                     rounds = mark
                 if due:
                     self._run_now(scheduler, "send")
             await asyncio.sleep(self.wake_seconds)
 
-    def _run_now(self, scheduler: AsyncIOScheduler, job_id: str) -> None:
+    def _run_now(self, scheduler: AsyncIOScheduler, job_id: str) -> bool:
+        """Start a job now, unless it is under way; whether it was started."""
         current = self._scheduler
         if current is None or current is not scheduler or jobs.busy(job_id):
-            return
+            return False
         job = current.get_job(job_id)
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
-            self.wakes += 1
+        if job is None:
+            return False
+        job.modify(next_run_time=datetime.now(UTC))
+        self.wakes += 1
+        return True
 
     async def _finish_running_jobs(self, seconds: float = 30.0) -> None:
         """Pause, then let jobs under way finish (a send cut short would wait for its lease)."""

@@ -191,8 +191,8 @@ async def test_a_round_opened_elsewhere_is_sent_at_the_wake_up_not_the_tick(
     stop = asyncio.Event()
     task = asyncio.create_task(leader.run(stop))
     try:
-        await wait_for(lambda: leader.leading)
-        await wait_for(lambda: leader.wakes >= 1)  # the first look, at start
+        await wait_for(lambda: leader.leading, seconds=60)
+        await wait_for(lambda: leader.wakes >= 1, seconds=60)  # the first look, at start
         # "rcbot round open" in another process: only the database tells the leader.
         SurveyService(engine, clock).open_round("Chemo", MONDAY + timedelta(days=14))
         await wait_for(lambda: all(len(slack.inbox(u)) == 1 for u in users), seconds=60)
