@@ -22,7 +22,7 @@ from bot.platforms.fake import FakeChatPlatform
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import RawTable
-from surveys.model import AnswerPage, Email, Platform, RoundState
+from surveys.model import AnswerPage, Email, ParticipantId, Platform, RoundState
 from surveys.policy import ReminderPolicy
 from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
@@ -102,7 +102,7 @@ class Simulation:
                     self.service.submit_page(inv.id, AnswerPage(partner, dict.fromkeys(dims, 4)))
         await self.lifecycle.tick()
 
-    def email(self, participant_id: object) -> str:
+    def email(self, participant_id: ParticipantId | None) -> str:
         if not hasattr(self, "_emails"):
             self._emails = {p.id: p.email for p in self.service.list_participants(self.survey)}
         return str(self._emails[participant_id])

@@ -39,7 +39,8 @@ from tests.fakes.teams_sdk import anonymous_connection_manager
 
 
 class Harness(Protocol):
-    platform: ChatPlatform
+    @property
+    def platform(self) -> ChatPlatform: ...
 
     def add_user(self, email: Email) -> PlatformUserId: ...
 

@@ -472,7 +472,7 @@ class FakeConnector(LocalServer):
 def _nulls(body: dict[str, Any]) -> web.Response | None:
     """The connector's schema: these are optional strings, and null is not a string."""
     conversation = body.get("conversation")
-    bad = [key for key in ("id", "replyToId") if key in body and body[key] is None]
+    bad: list[str] = [key for key in ("id", "replyToId") if key in body and body[key] is None]
     if conversation is not None and not isinstance(conversation, dict):
         bad.append("conversation")
     elif isinstance(conversation, dict):

@@ -68,7 +68,8 @@ class Served:
         round_ = self.service.round_status("Chemo").round
         assert round_.id is not None
         jobs = PublishJobs(self.service.engine, self.clock)
-        await self.until(lambda: not jobs.status(round_.id).waiting_posts)  # type: ignore[arg-type]
+        round_id = round_.id
+        await self.until(lambda: not jobs.status(round_id).waiting_posts)
         reply = await self.side.command(self.users["lead@nhs.net"], "results")
         text = json.dumps(reply)
         assert "The summary of round 1 to slack:CLEAD was sent" in text, text

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import json
 import os
@@ -373,18 +374,18 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
             for uid, (_, _, role) in PEOPLE.items():
                 conversation = chats[uid]
                 invitation = await until(
-                    lambda c=conversation: p.bot_activities(c), f"{uid}'s invitation"
+                    functools.partial(p.bot_activities, conversation), f"{uid}'s invitation"
                 )
                 message_id = str(invitation[0]["messageId"])
                 sent = invitation[0]["request"]["body"]["attachments"][0]["content"]
                 assert role in json.dumps(sent)
                 start_data = verbs(sent)["rc_start"]
-                card = await p.invoke(uid, conversation, message_id, "rc_start", start_data)
+                shown = await p.invoke(uid, conversation, message_id, "rc_start", start_data)
                 for _ in range(2):
-                    inputs = [e["id"] for e in elements(card, "Input.ChoiceSet")]
-                    data = verbs(card)["rc_page"] | dict.fromkeys(inputs, "3")
-                    card = await p.invoke(uid, conversation, message_id, "rc_page", data)
-                assert "rc_edit" in verbs(card)
+                    inputs = [e["id"] for e in elements(shown, "Input.ChoiceSet")]
+                    data = verbs(shown)["rc_page"] | dict.fromkeys(inputs, "3")
+                    shown = await p.invoke(uid, conversation, message_id, "rc_page", data)
+                assert "rc_edit" in verbs(shown)
 
             # A non-owner's `status` is refused.
             megan = chats["user-id-1"]
@@ -420,16 +421,16 @@ async def test_a_round_in_the_agents_playground(playground: Playground) -> None:
             await summary.screenshot(path=str(p.shots / "leadership-summary.png"))
             await page.screenshot(path=str(p.shots / "leadership-window.png"))
         except BaseException:
-            for shown in browser.contexts[0].pages if browser.contexts else []:
-                await shown.screenshot(path=str(p.shots / "failure.png"), full_page=True)
+            for open_page in browser.contexts[0].pages if browser.contexts else []:
+                await open_page.screenshot(path=str(p.shots / "failure.png"), full_page=True)
             raise
         finally:
             await browser.close()
 
     cards = p.all_cards()
     assert len(cards) > 20
-    for card in cards:
-        assert_valid_card(card)
+    for each in cards:
+        assert_valid_card(each)
     assert_microsoft_parses(cards)
 
 

@@ -57,7 +57,7 @@ class Trial:
             return response.status, json.loads(text) if text else None
 
     def activity(self, kind: str, user: TeamsUser, conversation: str, **kw: Any) -> dict[str, Any]:
-        common = {
+        common: dict[str, Any] = {
             "service_url": self.connector.service_url,
             "bot_app_id": BOT,
             "tenant_id": TENANT,

@@ -1,17 +1,24 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import Workbook
 
 from surveys.errors import InvalidInput
-from surveys.importing import ImportRejected, check_table, parse_csv_text, read_table
+from surveys.importing import (
+    ImportRejected,
+    ParticipantRecord,
+    check_table,
+    parse_csv_text,
+    read_table,
+)
 from surveys.model import Platform
 
 ROLES = ["Nurses", "Doctors"]
 
 
-def check(text: str, roles: list[str] | None = ROLES, **kw: object) -> list[object]:
-    return check_table(parse_csv_text(text, "people.csv"), known_roles=roles, **kw)  # type: ignore[arg-type]
+def check(text: str, roles: list[str] | None = ROLES, **kw: Any) -> list[ParticipantRecord]:
+    return check_table(parse_csv_text(text, "people.csv"), known_roles=roles, **kw)
 
 
 def rejected(text: str, roles: list[str] | None = ROLES) -> list[str]:
@@ -28,19 +35,19 @@ def test_a_good_file_with_optional_columns() -> None:
         "cy@nhs.net,Cy,Doctors,,,,29:abc\n"
     )
     ann, bob, cy = records
-    assert ann.email == "ann@nhs.net"  # type: ignore[attr-defined]
-    assert ann.name == "Ann Lee"  # type: ignore[attr-defined]
-    assert ann.role == "Nurses"  # type: ignore[attr-defined]
-    assert ann.team == "Ward 3"  # type: ignore[attr-defined]
-    assert ann.line == 2  # type: ignore[attr-defined]
-    assert bob.platform is Platform.TEAMS  # type: ignore[attr-defined]
-    assert bob.timezone is None  # type: ignore[attr-defined]
-    assert cy.platform is Platform.TEAMS  # type: ignore[attr-defined]
+    assert ann.email == "ann@nhs.net"
+    assert ann.name == "Ann Lee"
+    assert ann.role == "Nurses"
+    assert ann.team == "Ward 3"
+    assert ann.line == 2
+    assert bob.platform is Platform.TEAMS
+    assert bob.timezone is None
+    assert cy.platform is Platform.TEAMS
 
 
 def test_default_platform_applies_when_a_row_names_none() -> None:
     (record,) = check("email,name,role\na@x.org,A,Nurses\n", default_platform=Platform.TEAMS)
-    assert record.platform is Platform.TEAMS  # type: ignore[attr-defined]
+    assert record.platform is Platform.TEAMS
 
 
 def test_every_bad_row_is_listed_with_line_and_column() -> None:
@@ -85,7 +92,7 @@ def test_unknown_columns_are_reported_together_with_bad_rows() -> None:
 
 def test_any_role_is_accepted_when_the_survey_has_none_yet() -> None:
     (record,) = check("email,name,role\na@x.org,A,Health visitors\n", roles=None)
-    assert record.role == "Health visitors"  # type: ignore[attr-defined]
+    assert record.role == "Health visitors"
 
 
 def test_empty_files() -> None:

@@ -121,7 +121,7 @@ def test_round_lifecycle() -> None:
 
 def test_a_page_must_answer_every_question_with_1_to_5_or_not_applicable() -> None:
     inv = invitation()
-    full = dict.fromkeys(INSTRUMENT.dimensions, 4)
+    full: dict[str, int | None] = dict.fromkeys(INSTRUMENT.dimensions, 4)
     full["frequent"] = None
     page = check_page(inv, INSTRUMENT, AnswerPage("Doctors", full))
     assert page.scores["frequent"] is None

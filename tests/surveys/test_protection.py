@@ -23,7 +23,7 @@ from surveys.conversations import ConversationRef, ConversationStore
 from surveys.delivery import Outbox
 from surveys.errors import Conflict, NotFound
 from surveys.importing import parse_csv_text
-from surveys.model import AnswerPage, DeliveryState, Platform
+from surveys.model import AnswerPage, DeliveryState, InvitationId, Platform
 from surveys.outbox import OutboxKind, OutboxState
 from surveys.persistence.orm import AuditEventRow
 from surveys.persistence.uow import UnitOfWork
@@ -74,7 +74,7 @@ def run_round(service: SurveyService, clock: FixedClock, nurses: int, doctors: i
     publish_closed(service)
 
 
-def invitation_of(service: SurveyService, email: str, number: int | None = None) -> int:
+def invitation_of(service: SurveyService, email: str, number: int | None = None) -> InvitationId:
     people = {p.id: p.email for p in service.list_participants("Chemo")}
     for inv in service.invitations("Chemo", number):
         if people[inv.participant_id] == email:
