@@ -9,12 +9,14 @@ second.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -100,35 +102,41 @@ def load_answers_csv(path: str | Path) -> pd.DataFrame:
     except OSError as exc:
         problem = Problem(f"cannot read the file: {exc.strerror or exc}")
         raise AnswersFileError([problem], source=source) from None
-    if not raw.strip():
+    if not raw or raw.isspace():
         message = f"the file is empty; expected the header {','.join(REQUIRED_COLUMNS)}"
         raise AnswersFileError([Problem(message, line=1)], source=source)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problem = Problem(f"the file is not UTF-8 text (bad byte at offset {exc.start})")
-        raise AnswersFileError([problem], source=source) from None
+    # ASCII (the usual case) needs no decoding to be valid UTF-8; pandas decodes while it
+    # parses. Other files are decoded once here, to name the first bad byte.
+    decoded: list[str] = []
+    if not raw.isascii():
+        decoded.append(_decode(raw, source))
 
-    header = [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
+    def text() -> str:
+        """The whole file as text, for the (slow) error paths only."""
+        if not decoded:
+            decoded.append(_decode(raw, source))
+        return decoded[0]
+
+    data = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+    header_stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    header = [h.strip() for h in next(csv.reader(header_stream), [])]
     problems = _header_problems(header, line=1)
     if problems:
         raise AnswersFileError(problems, source=source)
+    wanted = [i for i, name in enumerate(header) if name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
     try:
-        frame = pd.read_csv(
-            io.StringIO(text, newline=""),
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-        )
+        frame = _read_categories(data, wanted)
     except pd.errors.ParserError:
-        problems = _field_count_problems(text, len(header))
+        problems = _field_count_problems(text(), len(header))
         raise AnswersFileError(problems, source=source) from None
     frame.columns = pd.Index(header)
     frame = frame.loc[:, [c for c in header if c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]]
 
     blank = np.ones(len(frame), dtype=bool)
     for column in frame.columns:
-        blank &= frame[column].str.strip().eq("").to_numpy(dtype=bool)
+        values = frame[column]
+        empty = np.asarray(values.cat.categories.str.strip() == "", dtype=bool)
+        blank &= np.append(empty, True)[values.cat.codes.to_numpy(dtype=np.int64)]
     if blank.all():
         problem = Problem("the file has a header but no answers", line=1)
         raise AnswersFileError([problem], source=source)
@@ -137,10 +145,63 @@ def load_answers_csv(path: str | Path) -> pd.DataFrame:
 
     def locate(row: int, column: str | None, message: str) -> Problem:
         if not record_lines:  # only on the error path: find where each record starts
-            record_lines.extend(_record_start_lines(text))
+            record_lines.extend(_record_start_lines(text()))
         return Problem(message, column=column, line=record_lines[int(kept[row]) + 1])
 
-    return _normalise(frame.iloc[kept], locate, source=source, error_type=AnswersFileError)
+    rows = frame if len(kept) == len(frame) else frame.iloc[kept]
+    # Respondents are numbered in the order they first appear, as in a frame built in
+    # memory from the file's rows, so every figure sums in the same order.
+    rows = rows.copy(deep=False)
+    at = list(rows.columns).index("respondent")
+    rows.isetitem(at, _in_order_of_appearance(rows["respondent"]))
+    return _normalise(rows, locate, source=source, error_type=AnswersFileError)
+
+
+def _in_order_of_appearance(values: pd.Series) -> pd.Categorical[Any]:
+    """The categorical with its categories in the order of their first row."""
+    codes = values.cat.codes.to_numpy(dtype=np.int64)
+    order = pd.unique(codes)
+    order = order[order >= 0]
+    position = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return pd.Categorical.from_codes(position[codes], categories=values.cat.categories[order])
+
+
+def _read_categories(data: bytes, wanted: Sequence[int]) -> pd.DataFrame:
+    """Every column of the CSV as a categorical of the exact text of its cells.
+
+    Categoricals make each column codes into its few distinct values, and every check and
+    clean-up then works on those values rather than on a million cells. pandas turns the
+    categories of a column whose values all look like numbers into numbers (so "001" and "1"
+    would become one respondent, and "nan" a missing score): such columns among ``wanted``
+    are read again as text.
+    """
+    options: dict[str, Any] = {"keep_default_na": False, "skip_blank_lines": False}
+    frame: pd.DataFrame = pd.read_csv(io.BytesIO(data), dtype="category", **options)
+    if not isinstance(frame.index, pd.RangeIndex):
+        # A first row with one field too many makes its first field the index: read it all
+        # as text, exactly as it is, and let the checks name what is wrong.
+        text: pd.DataFrame = pd.read_csv(io.BytesIO(data), dtype=str, **options)
+        return text.astype("category")
+    inferred = [
+        i
+        for i in wanted
+        if i < frame.shape[1]
+        and not pd.api.types.is_string_dtype(frame.iloc[:, i].cat.categories.dtype)
+    ]
+    if inferred:
+        again = pd.read_csv(io.BytesIO(data), usecols=inferred, dtype=str, **options)
+        for i, column in zip(inferred, again.columns, strict=True):
+            frame.isetitem(i, again[column].astype("category").array)
+    return frame
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problem = Problem(f"the file is not UTF-8 text (bad byte at offset {exc.start})")
+        raise AnswersFileError([problem], source=source) from None
 
 
 def validate_answers(answers: pd.DataFrame, *, allow_empty: bool = False) -> pd.DataFrame:
@@ -296,7 +357,12 @@ def _parse_scores(values: pd.Series) -> tuple[FloatArray, BoolArray]:
     if pd.api.types.is_numeric_dtype(values.dtype):
         numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
         return numbers, np.zeros(len(values), dtype=bool)
-    raw_codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniques: Sequence[object]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        raw_codes, uniques = values.cat.codes.to_numpy(), list(values.cat.categories)
+    else:
+        raw_codes, found = pd.factorize(values, use_na_sentinel=True)
+        uniques = list(found)
     parsed = np.full(len(uniques) + 1, np.nan)
     bad = np.zeros(len(uniques) + 1, dtype=bool)
     for i, item in enumerate(uniques):
@@ -350,14 +416,14 @@ def _normalise(
         ),
     )
 
-    raw_scores = frame["score"].to_numpy()
-    scores, not_number = _parse_scores(frame["score"])
+    raw_scores = frame["score"]
+    scores, not_number = _parse_scores(raw_scores)
     problems.add(
         not_number,
         "score",
         lambda r: (
-            f"score {str(raw_scores[r]).strip()!r} is not a number (use {MIN_SCORE}-{MAX_SCORE},"
-            " or leave it empty for not applicable)"
+            f"score {str(raw_scores.iloc[r]).strip()!r} is not a number (use {MIN_SCORE}-"
+            f"{MAX_SCORE}, or leave it empty for not applicable)"
         ),
     )
     answered = ~np.isnan(scores)
