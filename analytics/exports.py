@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, wait
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -628,7 +630,16 @@ def render_files(
 ) -> dict[str, str | bytes]:
     """Every file but the pictures, exactly as :func:`write_all` writes it: text for the
     CSV, Markdown and JSON files, bytes for the workbook."""
-    files: dict[str, str | bytes] = {
+    files = _render(analysis, role_families, report_workbook(analysis))
+    return {name: content for name, content in files.items() if content is not None}
+
+
+def _render(
+    analysis: Analysis, role_families: Mapping[str, str] | None, workbook: bytes | None
+) -> dict[str, str | bytes | None]:
+    """The files of :func:`render_files` in their order; the workbook is None when it is
+    made elsewhere."""
+    files: dict[str, str | bytes | None] = {
         TIES_CSV: ties_csv(analysis),
         ROLES_CSV: roles_csv(analysis),
         DIMENSIONS_CSV: dimensions_csv(analysis),
@@ -637,34 +648,106 @@ def render_files(
         files[RATES_CSV] = rates_csv(analysis)
     if analysis.trends is not None:
         files[TRENDS_CSV] = _csv(trends_frame(analysis))
-    files[REPORT_XLSX] = report_workbook(analysis)
+    files[REPORT_XLSX] = workbook
     files[REPORT_MD] = report_markdown(analysis, {name: name for name in picture_names(analysis)})
     extract = build_extract(analysis, role_families)
     files[EXTRACT_JSON] = json.dumps(extract, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     return files
 
 
-def write_all(
-    analysis: Analysis, directory: Path, *, role_families: Mapping[str, str] | None = None
-) -> list[str]:
-    """Write every output into ``directory`` (which must exist); return the file names."""
+def prepare_worker() -> None:
+    """Import and warm up what drawing and the workbook need, in a process that will run
+    :func:`write_all`'s tasks: done while the answers are still being read, it is off the
+    time anyone waits for."""
+    import openpyxl  # noqa: F401
+
     from . import figures
 
-    files = render_files(analysis, role_families=role_families)
-    written: list[str] = []
-    for name, content in files.items():
-        if isinstance(content, bytes):
-            (directory / name).write_bytes(content)
+    figures.warm_up()
+
+
+def write_all(
+    analysis: Analysis,
+    directory: Path,
+    *,
+    role_families: Mapping[str, str] | None = None,
+    workers: Executor | None = None,
+) -> list[str]:
+    """Write every output into ``directory`` (which must exist); return the file names.
+
+    With ``workers`` (a process forked from this one, see :func:`prepare_worker`), the
+    pictures and the workbook are made there while the text files are written here; without,
+    one after the other here. The files are the same.
+    """
+    pictures = picture_names(analysis)
+    job: Future[None] | None = None
+    if workers is not None:
+        job = workers.submit(make_pictures_and_workbook, analysis, directory)
+    try:
+        workbook = None if job is not None else report_workbook(analysis)
+        files = _render(analysis, role_families, workbook)
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (directory / name).write_bytes(content)
+            elif content is not None:
+                (directory / name).write_text(content, encoding="utf-8", newline="")
+        if job is None:
+            _draw(analysis, directory, pictures)
         else:
-            (directory / name).write_text(content, encoding="utf-8", newline="")
-        written.append(name)
+            job.result()
+    finally:
+        if job is not None:
+            job.cancel()
+            wait([job])  # nothing is still writing into the directory when this returns
+    return [*files, *pictures]
+
+
+def _draw(analysis: Analysis, directory: Path, names: Iterable[str]) -> None:
+    """Draw the named pictures of :func:`picture_names` (and make the workbook when
+    ``REPORT_XLSX`` is among the names) into ``directory``."""
+    from . import figures
+
     drawings: dict[str, Callable[[Analysis, Path], Path]] = {
         HEATMAP_PNG: figures.heatmap,
         NETWORK_PNG: figures.network_map,
         DIMENSIONS_PNG: figures.dimension_profile,
         TREND_PNG: figures.trend_chart,
     }
-    for name in picture_names(analysis):
-        drawings[name](analysis, directory / name)
-        written.append(name)
-    return written
+    for name in names:
+        if name == REPORT_XLSX:
+            (directory / name).write_bytes(report_workbook(analysis))
+        else:
+            drawings[name](analysis, directory / name)
+
+
+def make_pictures_and_workbook(analysis: Analysis, directory: Path) -> None:
+    """:func:`write_all`'s task for its worker: every picture and the workbook, in two
+    processes at once (this one and a fork of it, which shares what it has imported)."""
+    pictures = picture_names(analysis)
+    # About half the work each: the network and the workbook; the heat map and the others.
+    forked = [n for n in (NETWORK_PNG, REPORT_XLSX) if n == REPORT_XLSX or n in pictures]
+    here = [n for n in pictures if n not in forked]
+    if not hasattr(os, "fork"):
+        _draw(analysis, directory, [*forked, *here])
+        return
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the fork: draw, say what went wrong if anything did, and leave at once
+        os.close(read_end)
+        status = 0
+        try:
+            _draw(analysis, directory, forked)
+        except BaseException as exc:
+            os.write(write_end, f"{type(exc).__name__}: {exc}".encode()[:4000])
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    try:
+        _draw(analysis, directory, here)
+    finally:
+        with os.fdopen(read_end, "rb") as pipe:
+            failure = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"drawing the pictures failed: {failure or 'the process died'}")

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
@@ -30,6 +31,7 @@ from matplotlib.colors import Colormap, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, FancyArrowPatch, Patch, Rectangle
+from matplotlib.path import Path as MplPath
 from matplotlib.patheffects import withStroke
 
 from surveys.dimensions import COMMUNICATION, DIMENSIONS, MAX_SCORE, MIN_SCORE
@@ -56,6 +58,8 @@ SERIES_COLOURS = (
     "#F0E442",
     "#000000",
 )
+ARROW_BEND = 0.14
+"""How far arrows bow out (matplotlib's arc3 rad), so A->B and B->A are two arcs."""
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 DIMENSION_LABELS = {
     "frequent": "Frequent communication",
@@ -223,6 +227,17 @@ def figure_data(analysis: Analysis) -> dict[str, object]:
     return data
 
 
+def warm_up() -> None:
+    """Load the colour map and the fonts, and draw a little text, so that the first real
+    picture of this process does not pay for them."""
+    _colour_map()
+    figure = Figure(figsize=(1, 1), dpi=DPI)
+    FigureCanvasAgg(figure)
+    figure.text(0.5, 0.5, "RC 3.50", fontsize=12, fontweight="bold")
+    figure.text(0.5, 0.2, "n<5", fontsize=10)
+    figure.canvas.draw()
+
+
 def _colour_map() -> Colormap:
     from matplotlib import colormaps
 
@@ -283,11 +298,14 @@ def draw_heatmap(data: HeatmapData, path: str | Path) -> Path:
     cmap = _colour_map()
     norm = _norm(data.scale)
     size = _font_size(max(len(rows), len(columns)))
+    colours = _colours(cmap, norm, [c[0] for r in data.cells for c in r if c is not None])
+    # Cells, outlines, arrows and nodes are added with add_artist, not add_patch: the limits
+    # are set below, so working out each patch's extent (slow for arrows) would be wasted.
     for i, row in enumerate(rows):
         for j, cell in enumerate(data.cells[i]):
             x, y = j, len(rows) - 1 - i
             if cell is None:  # hidden, or nobody answered: drawn the same
-                axes.add_patch(
+                axes.add_artist(
                     Rectangle(
                         (x, y),
                         1,
@@ -310,8 +328,8 @@ def draw_heatmap(data: HeatmapData, path: str | Path) -> Path:
                 )
                 continue
             rc, n = cell
-            colour = cmap(norm(rc))
-            axes.add_patch(Rectangle((x, y), 1, 1, facecolor=colour, edgecolor="white"))
+            colour = next(colours)
+            axes.add_artist(Rectangle((x, y), 1, 1, facecolor=colour, edgecolor="white"))
             axes.text(
                 x + 0.5,
                 y + 0.5,
@@ -324,7 +342,7 @@ def draw_heatmap(data: HeatmapData, path: str | Path) -> Path:
             )
         if row in columns:  # outline the within-role cell
             j = columns.index(row)
-            axes.add_patch(
+            axes.add_artist(
                 Rectangle((j, len(rows) - 1 - i), 1, 1, fill=False, edgecolor="black", linewidth=2)
             )
     axes.set_xlim(0, max(len(columns), 1))
@@ -353,6 +371,42 @@ def draw_heatmap(data: HeatmapData, path: str | Path) -> Path:
     bar.set_ticks(_band_ticks(data.scale))
     bar.set_label("RC score (weak < 3.5, moderate, strong > 4.0)", fontsize=11)
     return _save(figure, path)
+
+
+def _colours(cmap: Colormap, norm: TwoSlopeNorm, values: Sequence[float]) -> Iterator[Any]:
+    """The colour of each value, in order (one call for all of them: each call is slow)."""
+    if not values:
+        return iter(())
+    return iter(cmap(norm(np.asarray(values, dtype=np.float64))))
+
+
+def _trimmed_arc(
+    start: tuple[float, float], end: tuple[float, float], bend: float, gap: float
+) -> MplPath:
+    """The arc matplotlib's ``arc3,rad=bend`` draws from ``start`` to ``end`` (a quadratic
+    Bezier curve), without its parts within ``gap`` of either end: what ``shrinkA`` and
+    ``shrinkB`` give, worked out directly rather than by matplotlib's slow search."""
+    p0, p2 = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    dx, dy = p2 - p0
+    control = (p0 + p2) / 2 + bend * np.array([dy, -dx])
+
+    def point(t: float) -> npt.NDArray[np.float64]:
+        return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * control + t**2 * p2
+
+    def crossing(inside: float, outside: float, centre: npt.NDArray[np.float64]) -> float:
+        """Where the curve leaves the circle of radius ``gap`` around ``centre``."""
+        for _ in range(40):
+            middle = (inside + outside) / 2
+            if np.hypot(*(point(middle) - centre)) < gap:
+                inside = middle
+            else:
+                outside = middle
+        return (inside + outside) / 2
+
+    t0, t1 = crossing(0.0, 0.5, p0), crossing(1.0, 0.5, p2)
+    # The piece of the curve between t0 and t1 is again a quadratic Bezier curve.
+    middle = (1 - t0) * (1 - t1) * p0 + ((1 - t0) * t1 + t0 * (1 - t1)) * control + t0 * t1 * p2
+    return MplPath([point(t0), middle, point(t1)], [MplPath.MOVETO, MplPath.CURVE3, MplPath.CURVE3])
 
 
 def _scalar_mappable(scale: Scale) -> ScalarMappable:
@@ -393,28 +447,27 @@ def draw_network(data: NetworkData, path: str | Path) -> Path:
     radius = max(0.06, min(0.14, 0.9 / count))
     size = _font_size(count) + 1
     node_points = radius * 0.86 * HEIGHT_PX * 0.86 / 2.6  # node radius in points, roughly
+    limit = 1.55
+    # Arrows stop node_points (measured along the arrow) from each node's centre; the axes
+    # have an equal aspect, so that is a fixed distance in data units too.
+    box = axes.get_position()
+    points_per_unit = min(box.width * WIDTH_PX, box.height * HEIGHT_PX) / (2 * limit) * 72 / DPI
+    gap = node_points / points_per_unit
+    colours = _colours(cmap, norm, [rc for _, _, rc in data.edges])
+    within_colours = _colours(cmap, norm, [v for v in data.within if v is not None])
 
     for source, target, rc in data.edges:
         width = 0.8 + 4.2 * (rc - MIN_SCORE) / (MAX_SCORE - MIN_SCORE)
         style: dict[str, Any] = {
-            "color": cmap(norm(rc)),
+            "color": next(colours),
             "linewidth": width,
             "arrowstyle": "-|>",
             "mutation_scale": 16,
             # a dark outline keeps pale (moderate) colours visible on white
             "path_effects": [withStroke(linewidth=width + 1.6, foreground="#4d4d4d")],
         }
-        axes.add_patch(
-            FancyArrowPatch(
-                position[source],
-                position[target],
-                connectionstyle="arc3,rad=0.14",
-                shrinkA=node_points,
-                shrinkB=node_points,
-                zorder=1,
-                **style,
-            )
-        )
+        arc = _trimmed_arc(position[source], position[target], ARROW_BEND, gap)
+        axes.add_artist(FancyArrowPatch(path=arc, zorder=1, **style))
     for role, value in zip(roles, data.within, strict=True):
         x, y = position[role]
         face: str | tuple[float, float, float, float]
@@ -422,9 +475,9 @@ def draw_network(data: NetworkData, path: str | Path) -> Path:
             face, hatch = SUPPRESSED_GREY, "///"
             caption = f"within: n<{data.min_group}"
         else:
-            face, hatch = cmap(norm(value)), None
+            face, hatch = next(within_colours), None
             caption = f"within: {value:.2f}"
-        axes.add_patch(
+        axes.add_artist(
             Circle((x, y), radius, facecolor=face, edgecolor="black", hatch=hatch, zorder=3)
         )
         outward = 1 + radius * 1.35 / max(math.hypot(x, y), 1e-9)
@@ -437,7 +490,6 @@ def draw_network(data: NetworkData, path: str | Path) -> Path:
             fontsize=size,
             zorder=4,
         )
-    limit = 1.55
     axes.set_xlim(-limit, limit)
     axes.set_ylim(-limit, limit)
     handles: list[Artist] = [

@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,8 +163,12 @@ def write_outputs(
     out_dir: str | Path,
     *,
     role_families: Mapping[str, str] | None = None,
+    workers: Executor | None = None,
 ) -> list[Path]:
     """Write every output file into ``out_dir``, all or nothing; return the paths written.
+
+    ``workers``: processes to draw the pictures and make the workbook in, at the same time
+    (see :func:`analytics.exports.write_all`); the files are the same without.
 
     The files are written into a fresh temporary directory beside ``out_dir`` and moved into
     place only when all of them are complete, so on any error ``out_dir`` is left as it was.
@@ -181,7 +186,7 @@ def write_outputs(
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     staging.mkdir()
     try:
-        names = write_all(analysis, staging, role_families=role_families)
+        names = write_all(analysis, staging, role_families=role_families, workers=workers)
         if not target.exists():
             try:
                 os.replace(staging, target)

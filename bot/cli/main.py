@@ -880,20 +880,26 @@ def analyze(
     from analytics import AnswersError, load_answers_csv, write_outputs
     from analytics import analyze as run_analysis
     from bot.cli.show import print_ties
+    from bot.cli.workers import drawing_workers
 
     check_min_group(min_group)
+    # Started now, before the answers are read, so that they are ready to draw by then.
+    workers = drawing_workers()
     try:
         with err.status("Analysing answers and drawing the pictures..."):
             current = load_answers_csv(answers)
             before = load_answers_csv(previous) if previous is not None else None
             result = run_analysis(current, min_group=min_group, previous=before)
-            files = write_outputs(result, out_dir)
+            files = write_outputs(result, out_dir, workers=workers)
     except AnswersError as exc:
         raise UserError(str(exc)) from None
     except FileNotFoundError as exc:
         raise UserError(f"{exc.filename} does not exist.") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if workers is not None:
+            workers.shutdown(cancel_futures=True)
     print_ties(out, result)
     out.print(f"Wrote {len(files)} files to {out_dir}.")
 
