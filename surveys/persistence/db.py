@@ -10,7 +10,7 @@ import contextlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -20,6 +20,11 @@ from sqlalchemy.types import TypeDecorator
 
 from surveys.errors import InvalidInput
 from surveys.persistence import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
+
+CONNECT_TIMEOUT: Final = 5
+"""Seconds a new PostgreSQL connection may take (``?connect_timeout=`` in the URL overrides
+it): a server that accepts and never answers (a half-dead failover, a black-holed network)
+becomes a quick "unavailable" instead of a thread waiting for ever."""
 
 
 def normalise_url(url: str | URL) -> URL:
@@ -52,7 +57,13 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # A connection dropped while idle in the pool is found and replaced before use.
     kwargs.setdefault("pool_pre_ping", True)
+    if "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            **kwargs.get("connect_args", {}),
+        }
     return create_engine(parsed, **kwargs)
 
 
