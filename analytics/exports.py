@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
     from .pipeline import Analysis
+    from .trends import TrendOptions
 
 # openpyxl (the workbook) and matplotlib (the pictures, in :mod:`analytics.figures`) are
 # imported when a workbook or picture is made, not with this module: the server and quick
@@ -385,6 +386,20 @@ def _tie_line(tie: pd.Series, analysis: Analysis) -> str:
     return text
 
 
+def trend_method_note(options: TrendOptions) -> str:
+    """How the intervals of the changes since the previous round are made."""
+    tail = (1 - options.confidence) / 2 * 100
+    return (
+        f"Changes since the previous round come with a {options.confidence:.0%} interval, "
+        "a percentile bootstrap: in each round separately, the respondents behind a figure "
+        f"are drawn again at random, with replacement and with all their scores, "
+        f"{options.resamples:,} times; the change is worked out each time, and the interval "
+        f"runs from the {tail:g}th to the {100 - tail:g}th percentile of those changes. A "
+        "change whose interval covers 0 is within noise: it could come from who happened to "
+        "answer. The draws are seeded, so the same answers always give the same intervals."
+    )
+
+
 def report_markdown(analysis: Analysis, images: Mapping[str, str]) -> str:
     """A one-page summary for facilitated sense-making: patterns between roles, not people."""
     overall = analysis.overall
@@ -466,6 +481,8 @@ def report_markdown(analysis: Analysis, images: Mapping[str, str]) -> str:
         "team. Use them to open a facilitated conversation, not to assign blame.",
         "",
     ]
+    if analysis.trends is not None:
+        lines += [trend_method_note(analysis.trends.options), ""]
     lines += [f"- {note}" for note in suppression_notes(analysis, _md)]
     lines += [
         "",

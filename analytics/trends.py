@@ -8,6 +8,12 @@ role or overall figure is a mean over (respondent, partner) scores, so whole res
 resampled with all their scores (a cluster bootstrap). ``within_noise`` marks an interval
 that covers 0. A figure suppressed in either round gets no change at all. The resampling is
 vectorised with numpy and seeded, so the same inputs give the same intervals.
+
+A tie's figure is a mean of one score per respondent, and those scores take few distinct
+values (means of at most seven answers from 1 to 5). Drawing n of them with replacement is
+the same as drawing how many times each distinct value comes up (multinomial, with the
+values' shares), so a tie's resamples cost what its distinct values number, not what its
+respondents do: the same bootstrap, in a fraction of the time for large rounds.
 """
 
 from __future__ import annotations
@@ -95,6 +101,8 @@ def bootstrap_means(
     out = np.full((resamples, n_groups), np.nan)
     if group.size == 0:
         return out
+    if bool(np.all(counts == 1)):  # one score per unit: resample the distinct scores
+        return _bootstrap_distinct(group, sums, resamples, rng, out)
     order = np.argsort(group, kind="stable")
     group, sums, counts = group[order], sums[order], counts[order]
     sizes = np.bincount(group, minlength=n_groups)
@@ -103,7 +111,6 @@ def bootstrap_means(
     unit_start = starts[group]
     unit_size = sizes[group]
     segments = starts[present]
-    single = bool(np.all(counts == 1))  # one score per unit: the count is the group size
     last = unit_size - 1
     chunk = max(1, min(resamples, _CHUNK_DRAWS // group.size))
     for first in range(0, resamples, chunk):
@@ -112,11 +119,30 @@ def bootstrap_means(
         offsets = (rng.random((size, group.size)) * unit_size).astype(np.int64)
         draws = unit_start + np.minimum(offsets, last)
         total = np.add.reduceat(sums[draws], segments, axis=1)
-        if single:
-            out[first : first + size, present] = total / sizes[present]
-        else:
-            count = np.add.reduceat(counts[draws], segments, axis=1)
-            out[first : first + size, present] = total / count
+        count = np.add.reduceat(counts[draws], segments, axis=1)
+        out[first : first + size, present] = total / count
+    return out
+
+
+def _bootstrap_distinct(
+    group: IntArray, values: FloatArray, resamples: int, rng: np.random.Generator, out: FloatArray
+) -> FloatArray:
+    """:func:`bootstrap_means` for units of one score each: per group, how often each
+    distinct score is drawn in a resample of the group's size is multinomial with the
+    scores' shares, and the resampled mean is their weighted mean."""
+    order = np.lexsort((values, group))
+    group, values = group[order], values[order]
+    first = np.ones(len(values), dtype=bool)
+    first[1:] = (group[1:] != group[:-1]) | (values[1:] != values[:-1])
+    starts = np.flatnonzero(first)
+    distinct = values[starts]
+    times = np.diff(np.append(starts, len(values)))  # how often each distinct score occurs
+    owner = group[starts]
+    bounds = np.flatnonzero(np.append(True, owner[1:] != owner[:-1]))
+    for begin, end in zip(bounds, np.append(bounds[1:], len(owner)), strict=True):
+        size = int(times[begin:end].sum())
+        drawn = rng.multinomial(size, times[begin:end] / size, size=resamples)
+        out[:, owner[begin]] = drawn @ distinct[begin:end] / size
     return out
 
 
