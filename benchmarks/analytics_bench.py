@@ -7,7 +7,9 @@ rating a random subset of partner roles, about 5% not applicable), times ``analy
 and, in the same process and on the same frame (categorical columns as ``load_answers_csv``
 returns them; plain strings with ``--strings``), a DuckDB query computing the same tie table
 (n, RC index and the seven dimension means per tie), then prints both times, their ratio and
-the peak RSS. Targets: analysis within 2x of DuckDB, peak RSS under 1 GB.
+the peak RSS. Targets: analysis within 2x of DuckDB, peak RSS under 1 GB. ``--previous`` also
+times the analysis against a previous round of the same size (the trends' bootstrap
+intervals over about 20,000 respondents per round), reported on its own.
 """
 
 from __future__ import annotations
@@ -120,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give both sides plain string columns instead of categoricals",
     )
+    parser.add_argument(
+        "--previous",
+        action="store_true",
+        help="also time the analysis with a previous round of the same size (trends)",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -146,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio analyze / DuckDB:        {analysis_time / duck_time:8.2f} x (target <= 2)")
     print(f"peak RSS:                      {peak_rss_mb():8.0f} MB (target < 1024)")
     print(f"tie RC vs DuckDB:              max |difference| {difference:.1e}, {len(merged)} ties")
+    if args.previous:
+        before = generate(args.rows, seed=8)
+        trend_time, _ = best_of(args.repeat, lambda: analyze(frame, previous=before))
+        print(
+            f"analyze with previous round:   {trend_time * 1000:8.1f} ms (best of {args.repeat}; "
+            f"trends alone about {(trend_time - analysis_time) * 1000:.0f} ms)"
+        )
     return 0
 
 
