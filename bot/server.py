@@ -50,10 +50,12 @@ class Connected:
     teams: TeamsPlatform | None = None
     teams_connections: MsalConnectionManager | None = None
     session: aiohttp.ClientSession | None = None
+    slack_session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        for session in (self.session, self.slack_session):
+            if session is not None:
+                await session.close()
 
 
 async def connect(
@@ -64,39 +66,46 @@ async def connect(
     """Check credentials once at start-up, so a mistake is one clear error, not a failure
     hours later when the first invitation is due."""
     connected = Connected({})
-    token, secret = settings.slack_bot_token, settings.slack_signing_secret
-    if (token is None) != (secret is None):
-        missing = "SLACK_SIGNING_SECRET" if secret is None else "SLACK_BOT_TOKEN"
-        raise ConfigError(
-            f"{missing} is not set; Slack needs both the bot token and the signing secret"
-        )
-    if token is not None:
-        value = token.get_secret_value()
-        if not value.startswith("xoxb-"):
-            raise ConfigError("SLACK_BOT_TOKEN must be a bot token (it starts with xoxb-)")
-        slack = SlackPlatform(
-            make_client(value, settings.slack_api_url), post_rate=settings.slack_post_rate
-        )
-        try:
-            who = await slack.check()
-        except DeliveryError as exc:
+    try:
+        token, secret = settings.slack_bot_token, settings.slack_signing_secret
+        if (token is None) != (secret is None):
+            missing = "SLACK_SIGNING_SECRET" if secret is None else "SLACK_BOT_TOKEN"
             raise ConfigError(
-                f"Slack refused SLACK_BOT_TOKEN at {settings.slack_api_url} ({exc.reason})"
-            ) from None
-        connected.platforms[Platform.SLACK] = slack
-        connected.slack = slack
-        connected.slack_bot = str(who.get("user", "rcbot"))
-    if settings.teams_anonymous:
-        check_anonymous(settings)
-        await _connect_teams(settings, conversations, connected, files, anonymous=True)
-    elif settings.microsoft_app_id:
-        await _connect_teams(settings, conversations, connected, files)
-    if not connected.platforms:
-        raise ConfigError(
-            "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, "
-            "or MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID, "
-            "or RCBOT_TEAMS_ANONYMOUS=1 to try Teams locally (see the README)"
-        )
+                f"{missing} is not set; Slack needs both the bot token and the signing secret"
+            )
+        if token is not None:
+            value = token.get_secret_value()
+            if not value.startswith("xoxb-"):
+                raise ConfigError("SLACK_BOT_TOKEN must be a bot token (it starts with xoxb-)")
+            # One session (kept-alive connections) for every Slack call this process makes.
+            connected.slack_session = aiohttp.ClientSession()
+            slack = SlackPlatform(
+                make_client(value, settings.slack_api_url, session=connected.slack_session),
+                post_rate=settings.slack_post_rate,
+            )
+            try:
+                who = await slack.check()
+            except DeliveryError as exc:
+                raise ConfigError(
+                    f"Slack refused SLACK_BOT_TOKEN at {settings.slack_api_url} ({exc.reason})"
+                ) from None
+            connected.platforms[Platform.SLACK] = slack
+            connected.slack = slack
+            connected.slack_bot = str(who.get("user", "rcbot"))
+        if settings.teams_anonymous:
+            check_anonymous(settings)
+            await _connect_teams(settings, conversations, connected, files, anonymous=True)
+        elif settings.microsoft_app_id:
+            await _connect_teams(settings, conversations, connected, files)
+        if not connected.platforms:
+            raise ConfigError(
+                "no chat platform is configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET, "
+                "or MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID, "
+                "or RCBOT_TEAMS_ANONYMOUS=1 to try Teams locally (see the README)"
+            )
+    except BaseException:
+        await connected.close()  # nothing half-open behind a configuration error
+        raise
     return connected
 
 

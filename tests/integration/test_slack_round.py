@@ -19,6 +19,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from bot.answering import Answering
+from bot.platforms.slack.app import BUSY_TEXT
 from bot.runtime import Runtime
 from bot.server import serve
 from bot.settings import Settings
@@ -449,3 +451,53 @@ async def test_a_slow_page_save_is_acknowledged_first_and_shown_after(
     release.set()
     await s.until(lambda: bool(s.slack.calls("views.update")))
     assert s.slack.calls("views.update")[-1]["view"]["title"]["text"] == "Role 2 of 2"
+
+
+@pytest.fixture
+def one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rcbot serves one press or submission at a time (the app is built after this)."""
+    monkeypatch.setattr("bot.platforms.slack.app.MAX_IN_FLIGHT", 1)
+
+
+async def test_past_capacity_every_request_is_acknowledged_and_told_busy(
+    one_at_a_time: None, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More work than rcbot takes at once: a press is acknowledged and told "busy, try
+    again"; a page is answered "busy" on the page itself, the answers still on it; once the
+    work under way is done, both work again."""
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    emails = ("ann@nhs.net", "bob@nhs.net", "cy@nhs.net")
+    await s.until(lambda: all(s.slack.dm_messages(s.users[e]) for e in emails))
+    cy_page = await s.open_page("cy@nhs.net")
+    entered, release = threading.Event(), threading.Event()
+    start = Answering.start
+
+    def held(self: Answering, *args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(60)
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(Answering, "start", held)
+    ann, bob = s.users["ann@nhs.net"], s.users["bob@nhs.net"]
+    opened = len(s.slack.calls("views.open"))
+    action, value = s.invitation_button("ann@nhs.net")
+    status, _ = await s.side.click(
+        ann, action, value, s.slack.new_trigger(ann, ttl=120), s.slack.dm_channel(ann)
+    )
+    assert status == 200
+    await s.until(entered.is_set)  # Ann's page is being prepared: rcbot is full
+    action, value = s.invitation_button("bob@nhs.net")
+    status, _ = await s.side.click(
+        bob, action, value, s.slack.new_trigger(bob), s.slack.dm_channel(bob)
+    )
+    assert status == 200
+    await s.until(lambda: bool(s.slack.ephemeral_messages(bob)))
+    assert BUSY_TEXT in s.slack.ephemeral_messages(bob)[-1]["text"]
+    reply = await s.answer("cy@nhs.net", cy_page)
+    assert reply["response_action"] == "errors"
+    assert BUSY_TEXT in json.dumps(reply["errors"])
+    release.set()
+    await s.until(lambda: len(s.slack.calls("views.open")) > opened)  # Ann's page
+    again = await s.answer("cy@nhs.net", cy_page)
+    assert again["view"]["title"]["text"] == "Role 2 of 2", again

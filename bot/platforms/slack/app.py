@@ -48,6 +48,32 @@ Listener = Callable[[dict[str, Any], Ack], Awaitable[None]]
 ACK_BUDGET: Final = 1.5
 """Seconds a listener may take to answer inside the acknowledgement; past it, rcbot
 acknowledges at once and answers afterwards, well inside Slack's 3 seconds."""
+MAX_IN_FLIGHT: Final = 64
+"""Presses and page submissions whose work (reading or saving in the database, opening the
+page) may be under way at once. Past it a burst is more than this machine can serve: a
+press is acknowledged and told "busy, try again" (a modal's trigger lasts 3 s, so queueing
+it would fail anyway), a submission is answered "busy, submit again" on its own page, the
+answers still on it; either costs no database work, so every acknowledgement stays fast."""
+BUSY_TEXT: Final = "rcbot is busy right now: please try again in a moment."
+
+
+class Admission:
+    """A count of the work under way, refusing more than ``limit`` (no queue, no waiting)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.running = 0
+        self.refused = 0
+
+    def enter(self) -> bool:
+        if self.running >= self.limit:
+            self.refused += 1
+            return False
+        self.running += 1
+        return True
+
+    def leave(self) -> None:
+        self.running -= 1
 
 
 class SeenEvents:
@@ -72,7 +98,9 @@ def build_slack_app(
     platform: SlackPlatform,
     answering: Answering,
     commands: OwnerCommands,
+    max_in_flight: int | None = None,
 ) -> AsyncApp:
+    admission = Admission(MAX_IN_FLIGHT if max_in_flight is None else max_in_flight)
     app = AsyncApp(
         signing_secret=signing_secret,
         client=platform.client,
@@ -129,14 +157,20 @@ def build_slack_app(
     async def open_page(body: dict[str, Any], ack: Ack) -> None:
         await ack()
         user = body["user"]["id"]
-        invitation = InvitationId(int(body["actions"][0]["value"]))
-        outcome = await run_db(answering.start, invitation, Platform.SLACK, user)
-        if isinstance(outcome, QuestionPage):
-            view = render.page_view(outcome)
-        else:
-            reason = outcome.reason if isinstance(outcome, Refused) else "Nothing to answer."
-            view = render.notice_view("rcbot", reason)
-        await platform.client.views_open(trigger_id=body["trigger_id"], view=view)
+        if not admission.enter():
+            await _tell(platform, body, BUSY_TEXT)
+            return
+        try:
+            invitation = InvitationId(int(body["actions"][0]["value"]))
+            outcome = await run_db(answering.start, invitation, Platform.SLACK, user)
+            if isinstance(outcome, QuestionPage):
+                view = render.page_view(outcome)
+            else:
+                reason = outcome.reason if isinstance(outcome, Refused) else "Nothing to answer."
+                view = render.notice_view("rcbot", reason)
+            await platform.client.views_open(trigger_id=body["trigger_id"], view=view)
+        finally:
+            admission.leave()
 
     app.action("rc_start")(open_page)
     app.action("rc_edit")(open_page)
@@ -207,6 +241,15 @@ def build_slack_app(
 
     @app.view(render.PAGE_CALLBACK)
     async def submit_page(body: dict[str, Any], ack: Ack) -> None:
+        if not admission.enter():
+            await ack(**_busy_page(body["view"]))
+            return
+        try:
+            await save_page(body, ack)
+        finally:
+            admission.leave()
+
+    async def save_page(body: dict[str, Any], ack: Ack) -> None:
         view = body["view"]
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
@@ -291,6 +334,25 @@ def build_slack_app(
             await respond(**answer)
 
     return app
+
+
+def _busy_page(view: dict[str, Any]) -> dict[str, Any]:
+    """The acknowledgement of a page submitted while rcbot is too busy: an error on the page
+    itself (the answers stay on it, ready to submit again)."""
+    blocks = list(((view.get("state") or {}).get("values") or {}).keys())
+    if blocks:
+        return {"response_action": "errors", "errors": {blocks[0]: BUSY_TEXT}}
+    return {"response_action": "update", "view": render.notice_view("rcbot", BUSY_TEXT)}
+
+
+async def _tell(platform: SlackPlatform, body: dict[str, Any], text: str) -> None:
+    """A line only the person sees, where they pressed."""
+    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id") or user
+    try:
+        await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except (SlackApiError, SlackRequestError, OSError) as exc:
+        log.warning("could not tell a person rcbot is busy: %s", type(exc).__name__)
 
 
 def _unavailable_ack(body: dict[str, Any]) -> dict[str, Any] | str:

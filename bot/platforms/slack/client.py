@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -133,10 +134,20 @@ class _UnsharedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
         )
 
 
-def make_client(token: str, base_url: str, *, max_retries: int = 3) -> AsyncWebClient:
+def make_client(
+    token: str,
+    base_url: str,
+    *,
+    max_retries: int = 3,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncWebClient:
+    """``session``: one aiohttp session for every call (kept-alive connections). Without
+    it slack_sdk opens and closes a session, and a connection, for each call, which costs
+    more CPU than many a listener's own work; ``rcbot serve`` always passes one."""
     return AsyncWebClient(
         token=token,
         base_url=base_url,
+        session=session,
         retry_handlers=[
             _IdempotentConnectionErrorRetry(max_retry_count=max_retries),
             _UnsharedRateLimitRetry(max_retry_count=max_retries),
