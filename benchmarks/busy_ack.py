@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -229,8 +230,10 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
             bodies.append(view_submission(user, int(inv.id or 0), inv.partner_roles[0], "4"))
 
     # Both apps on this loop, as `rcbot serve` would run rcbot's.
+    session = aiohttp.ClientSession()  # one kept-alive session, as in `rcbot serve`
     platform = SlackPlatform(
-        make_client(TOKEN, world.slack_url), post_rate=args.workspace_rate * 0.97
+        make_client(TOKEN, world.slack_url, session=session),
+        post_rate=args.workspace_rate * 0.97,
     )
     commands = OwnerCommands(service)
     rcbot = build_slack_app(
@@ -301,6 +304,7 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
         await asyncio.gather(*background, return_exceptions=True)
         for runner in runners:
             await runner.cleanup()
+        await session.close()
         slack.clear_rate_limits()
     warm = round(args.busy_rate * 1.0)
     return Pair(

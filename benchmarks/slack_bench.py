@@ -358,7 +358,9 @@ async def fan_out(world: World, args: argparse.Namespace) -> FanOut:
     world.slack.reset_calls()
     # rcbot paces its posts a little under the workspace cap (RCBOT_SLACK_POST_RATE).
     pace = args.workspace_rate * 0.97 if args.workspace_rate > 0 else None
-    platform = SlackPlatform(make_client(TOKEN, world.slack_url), post_rate=pace)
+    # One kept-alive session for every call, as `rcbot serve` has.
+    session = aiohttp.ClientSession()
+    platform = SlackPlatform(make_client(TOKEN, world.slack_url, session=session), post_rate=pace)
     dispatcher = Dispatcher(
         world.service,
         world.outbox,
@@ -392,6 +394,7 @@ async def fan_out(world: World, args: argparse.Namespace) -> FanOut:
     if profiler is not None:
         profiler.disable()
     wall = time.perf_counter() - start
+    await session.close()
     world.slack.clear_rate_limits()
 
     calls = world.slack.call_summary()
