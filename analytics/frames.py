@@ -323,7 +323,7 @@ class _Text:
 def _factorize_text(values: pd.Series) -> _Text:
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy(dtype=np.int64)
-        uniques: list[object] = list(values.cat.categories)
+        uniques: list[object] = values.cat.categories.tolist()
     else:
         raw_codes, raw_uniques = pd.factorize(values, use_na_sentinel=True)
         codes = np.asarray(raw_codes, dtype=np.int64)
@@ -359,7 +359,7 @@ def _parse_scores(values: pd.Series) -> tuple[FloatArray, BoolArray]:
         return numbers, np.zeros(len(values), dtype=bool)
     uniques: Sequence[object]
     if isinstance(values.dtype, pd.CategoricalDtype):
-        raw_codes, uniques = values.cat.codes.to_numpy(), list(values.cat.categories)
+        raw_codes, uniques = values.cat.codes.to_numpy(), values.cat.categories.tolist()
     else:
         raw_codes, found = pd.factorize(values, use_na_sentinel=True)
         uniques = list(found)
