@@ -534,7 +534,11 @@ class SurveyService:
             if errors:
                 return PageOutcome(view, errors=errors)
             progress = self._save_page(uow, view, AnswerPage(partner_role, scores), now)
-            return PageOutcome(self._view(uow, invitation_id), progress=progress)
+            # The invitation as saved, without reading it all back (half the queries of a
+            # submission): a page is saved whole (check_page), and _save_page updated the
+            # invitation object it saved.
+            after = replace(view, progress=progress, pages={**view.pages, partner_role: scores})
+            return PageOutcome(after, progress=progress)
 
     def submit_page(self, invitation_id: InvitationId, page: AnswerPage) -> Progress:
         """Save one partner role's answers. Resubmitting the same page changes nothing."""
