@@ -59,9 +59,9 @@ def perturb_cells(
     scores = changed["score"].to_numpy(dtype=np.float64, copy=True)
     for rows in rows_of.values():
         count = int(rng.integers(0, min(min_group - 1, len(rows)) + 1))
-        chosen = rng.choice(rows, size=count, replace=False) if count else []
+        chosen: list[int] = list(rng.choice(rows, size=count, replace=False)) if count else []
         scores[rows] = math.nan
-        scores[list(chosen)] = rng.integers(1, 6, size=count).astype(np.float64)
+        scores[chosen] = rng.integers(1, 6, size=count).astype(np.float64)
     changed["score"] = scores
     return changed
 

@@ -26,7 +26,9 @@ def round_answers(shift: int = 0) -> pd.DataFrame:
             for partner, base in partners.items():
                 if role == "Doctor" and partner == "Nurse" and i >= 4:
                     continue  # only four doctors describe nurses: a hidden tie
-                scores = [min(5, max(1, base + shift + (i + d) % 3 - 1)) for d in range(7)]
+                scores: list[float | None] = [
+                    min(5, max(1, base + shift + (i + d) % 3 - 1)) for d in range(7)
+                ]
                 if i == 0:
                     scores[2] = N  # one "not applicable" per tie
                 rows += respondent_rows(f"{role[:3].lower()}{i}", role, partner, scores)

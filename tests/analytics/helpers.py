@@ -21,9 +21,13 @@ def frame(rows: Iterable[tuple[str, str, str, str, float | None]]) -> pd.DataFra
     return pd.DataFrame(data, columns=COLUMNS)
 
 
+Row = tuple[str, str, str, str, float | None]
+"""One answer row: respondent, role, partner role, dimension, score (None: not applicable)."""
+
+
 def respondent_rows(
     respondent: str, role: str, partner: str, scores: Sequence[float | None]
-) -> list[tuple[str, str, str, str, float | None]]:
+) -> list[Row]:
     """Seven rows: one respondent's scores (None = not applicable) about one partner role."""
     assert len(scores) == len(DIMENSIONS)
     return [(respondent, role, partner, d, s) for d, s in zip(DIMENSIONS, scores, strict=True)]
@@ -56,12 +60,12 @@ def answer_sets(
 ) -> pd.DataFrame:
     """Random rounds: 2-4 roles of 0-9 respondents, random partners, items and n/a."""
     roles = ["A", "B", "C", "D"][: draw(st.integers(least, 4))]
-    sizes = [draw(sizes) for _ in roles]
+    counts = [draw(sizes) for _ in roles]
     rate = draw(st.sampled_from([0.0, 0.1, 0.3]))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     rows: list[tuple[str, str, str, str, float | None]] = []
-    for role, size in zip(roles, sizes, strict=True):
+    for role, size in zip(roles, counts, strict=True):
         for i in range(size):
             chosen = [p for p in roles if rng.random() < 0.7] or [roles[0]]
             for partner in chosen:

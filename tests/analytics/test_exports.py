@@ -209,6 +209,6 @@ def test_no_csv_cell_can_run_as_a_formula(tmp_path: Path) -> None:
     assert "'=1+1" in seen_names
     book = openpyxl.load_workbook(tmp_path / "report.xlsx")
     for sheet in book.worksheets:
-        for row in sheet.iter_rows():
-            for cell in row:
-                assert cell.data_type != "f", (sheet.title, cell.coordinate)
+        for cells in sheet.iter_rows():
+            for each in cells:
+                assert each.data_type != "f", (sheet.title, each.coordinate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_worked_example_by_hand() -> None:
     assert cronbach_alpha(items) == pytest.approx(expected, abs=1e-12)
 
 
-def textbook_alpha(rows: list[list[float]]) -> float:
+def textbook_alpha(rows: Sequence[Sequence[float]]) -> float:
     """alpha = k/(k-1) * (1 - sum(var items) / var(total)), written out with plain loops."""
     n, k = len(rows), len(rows[0])
 

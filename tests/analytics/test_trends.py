@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,14 +13,14 @@ from hypothesis import strategies as st
 from analytics import TrendOptions, analyze
 from analytics.trends import bootstrap_means
 
-from .helpers import answer_sets, frame, perturb, respondent_rows, uniform_tie
+from .helpers import Row, answer_sets, frame, perturb, respondent_rows, uniform_tie
 
 OPTIONS = TrendOptions(resamples=400, seed=7)
 
 
-def spread_tie(role: str, partner: str, shift: int, prefix: str) -> list[tuple]:
+def spread_tie(role: str, partner: str, shift: int, prefix: str) -> list[Row]:
     """Eight respondents with different scores (so resampling has something to vary)."""
-    rows: list[tuple] = []
+    rows: list[Row] = []
     base = [2, 3, 3, 2, 2, 3, 3, 2]
     for i, b in enumerate(base):
         rows += respondent_rows(f"{prefix}{i}", role, partner, [min(5, b + shift)] * 7)
@@ -30,7 +32,9 @@ def test_a_clear_rise_is_beyond_noise() -> None:
     current = frame(spread_tie("A", "B", 2, "c"))
     trends = analyze(current, previous=previous, trend_options=OPTIONS).trends
     assert trends is not None
-    row = trends.ties.set_index(["respondent_role", "partner_role"]).loc[("A", "B")]
+    row = cast(
+        pd.Series, trends.ties.set_index(["respondent_role", "partner_role"]).loc[("A", "B")]
+    )
     assert row["previous"] == pytest.approx(2.5)
     assert row["current"] == pytest.approx(4.5)
     assert row["change"] == pytest.approx(2.0)
