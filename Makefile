@@ -44,8 +44,8 @@ test-sqlite: venv playground
 	RCBOT_TEST_DATABASES=sqlite $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check bot surveys analytics tests
-	$(BIN)/ruff format --check bot surveys analytics tests
+	$(BIN)/ruff check bot surveys analytics tests benchmarks
+	$(BIN)/ruff format --check bot surveys analytics tests benchmarks
 	$(BIN)/mypy
 
 bench: venv

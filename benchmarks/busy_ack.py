@@ -323,7 +323,8 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
 def _sent(world: Any) -> list[Any]:
     from surveys.outbox import OutboxKind, OutboxState
 
-    return world.outbox.items(kinds=[OutboxKind.INVITATION], states=[OutboxState.SENT])
+    sent: list[Any] = world.outbox.items(kinds=[OutboxKind.INVITATION], states=[OutboxState.SENT])
+    return sent
 
 
 def print_busy(result: Pair, args: Any) -> list[tuple[str, str]]:

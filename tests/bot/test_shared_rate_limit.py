@@ -208,7 +208,7 @@ async def test_teams_429_and_412_pause_every_send_of_the_tenant(tmp_path: Path) 
             attempts.append(Attempt(activity.conversation.id, started, time.time(), 201, None))
             return result
 
-        adapter.continue_conversation_with_claims = traced  # type: ignore[method-assign]
+        adapter.continue_conversation_with_claims = traced  # type: ignore[method-assign,assignment]
         gate = asyncio.Semaphore(8)
 
         async def send(user: PlatformUserId) -> None:
