@@ -32,14 +32,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import insert
 
-from bot.answering import Answering
-from bot.commands import OwnerCommands
-from bot.dispatch import Dispatcher, plan_invitations
+from bot.conversation.answering import Answering
+from bot.conversation.commands import OwnerCommands
+from bot.delivery.dispatch import Dispatcher, plan_invitations
 from bot.platforms.slack import render
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
-from bot.publishing import Publisher
-from bot.web import build_web_app
+from bot.publishing.publisher import Publisher
+from bot.web.app import build_web_app
 from surveys.importing import parse_csv_text
 from surveys.model import Email, Platform
 from surveys.persistence.orm import AnswerRow

@@ -80,13 +80,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
-from bot.answering import Answering
-from bot.commands import OwnerCommands
-from bot.dispatch import Dispatcher, DrainReport, plan_invitations
+from bot.conversation.answering import Answering
+from bot.conversation.commands import OwnerCommands
+from bot.delivery.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.platforms.slack import render
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
-from bot.web import build_web_app
+from bot.web.app import build_web_app
 from surveys.clock import SystemClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bot import content
 from bot.cli.show import print_ties
-from bot.dispatch import Dispatcher
-from bot.lifecycle import Lifecycle
+from bot.conversation import content
+from bot.delivery.dispatch import Dispatcher
 from bot.platform import ChannelId, ChatPlatform, MessageRef
 from bot.platforms.fake import FakeChatPlatform
-from bot.publishing import Publisher
+from bot.publishing.publisher import Publisher
+from bot.scheduling.lifecycle import Lifecycle
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.dimensions import DIMENSIONS

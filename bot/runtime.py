@@ -22,12 +22,12 @@ from surveys.persistence.uow import UnitOfWork
 if TYPE_CHECKING:
     # Imported where used: a command builds only what it needs (the scheduler, the
     # platforms, the analysis and its pictures), so quick commands start at once.
-    from bot.files import PublishedFiles
-    from bot.lifecycle import Lifecycle
     from bot.platform import ChatPlatform
-    from bot.publishing import AnalysisProcess, Publisher
-    from bot.retention import Retention
-    from bot.scheduler import SchedulerHost
+    from bot.publishing.publisher import AnalysisProcess, Publisher
+    from bot.scheduling.lifecycle import Lifecycle
+    from bot.scheduling.retention import Retention
+    from bot.scheduling.scheduler import SchedulerHost
+    from bot.web.files import PublishedFiles
     from surveys.delivery import Outbox
     from surveys.publishing import PublishJobs
     from surveys.service import SurveyService
@@ -88,8 +88,8 @@ class Runtime:
         self._platforms = dict(platforms)
 
     def lifecycle(self) -> Lifecycle:
-        from bot.dispatch import Dispatcher
-        from bot.lifecycle import Lifecycle
+        from bot.delivery.dispatch import Dispatcher
+        from bot.scheduling.lifecycle import Lifecycle
 
         service = self.service()
         dispatcher = Dispatcher(service, self.outbox, self.platforms)
@@ -98,7 +98,7 @@ class Runtime:
         )
 
     def retention(self, service: SurveyService) -> Retention:
-        from bot.retention import Retention
+        from bot.scheduling.retention import Retention
         from surveys.protection import DataProtection
 
         return Retention(service, DataProtection(self.engine, self.clock), self.published_files)
@@ -106,7 +106,7 @@ class Runtime:
     @cached_property
     def published_files(self) -> PublishedFiles | None:
         """Files linked from Teams cards, served at RCBOT_PUBLIC_URL/files/... (needs it)."""
-        from bot.files import PublishedFiles
+        from bot.web.files import PublishedFiles
         from surveys.links import LinkStore
 
         if not self.settings.public_url:
@@ -127,7 +127,7 @@ class Runtime:
     def publisher(self, service: SurveyService, *, here: bool = False) -> Publisher:
         """What publishes closed rounds: analysis (in a process of its own unless ``here``
         or RCBOT_ANALYSIS_PROCESS=false), then the results queued in the outbox."""
-        from bot.publishing import Publisher
+        from bot.publishing.publisher import Publisher
 
         analyse = None
         if self.settings.analysis_process and not here:
@@ -136,13 +136,13 @@ class Runtime:
 
     @cached_property
     def _analysis_process(self) -> AnalysisProcess:
-        from bot.publishing import AnalysisProcess
+        from bot.publishing.publisher import AnalysisProcess
 
         return AnalysisProcess(self.settings.database_url)
 
     def scheduler(self, lifecycle: Lifecycle) -> SchedulerHost:
-        from bot.leader import leader_lock
-        from bot.scheduler import SchedulerHost
+        from bot.scheduling.leader import leader_lock
+        from bot.scheduling.scheduler import SchedulerHost
 
         return SchedulerHost(
             self.engine,

@@ -321,7 +321,7 @@ def survey_purge(
 ) -> None:
     """Delete now the raw answers, invitations and personal data of every closed round of a
     survey, keeping its published results (the suppression-safe aggregates and reports)."""
-    from bot.retention import Retention
+    from bot.scheduling.retention import Retention
     from surveys.protection import DataProtection
 
     rt = runtime(ctx)
@@ -361,7 +361,7 @@ def survey_list(ctx: typer.Context) -> None:
 @survey_app.command("show")
 def survey_show(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
     """Show a survey's settings, roles and rounds."""
-    from bot.content import local_date
+    from bot.conversation.content import local_date
 
     service = runtime(ctx).service()
     survey = service.get_survey(name)
@@ -528,7 +528,7 @@ def round_open(
     ] = None,
 ) -> None:
     """Open a round: every participant gets an invitation."""
-    from bot.content import local_date
+    from bot.conversation.content import local_date
 
     if (closes_in is None) == (closes_at is None):
         raise UserError("Give exactly one of --closes-in (e.g. 14d) or --closes-at (ISO date).")
@@ -607,7 +607,7 @@ def _days(delta: timedelta) -> str:
 def round_close(ctx: typer.Context, survey: SurveyOpt) -> None:
     """Close the current round now; later answers are refused politely. The results are
     published by the running server, or by this command when no server runs."""
-    from bot.content import status_lines
+    from bot.conversation.content import status_lines
 
     rt = runtime(ctx)
     service = rt.service()
@@ -645,7 +645,7 @@ def _publish(rt: Runtime, survey: str, number: int) -> None:
     the moment); otherwise leave it to the server's scheduler."""
     import asyncio
 
-    from bot.leader import leader_lock
+    from bot.scheduling.leader import leader_lock
 
     lock = leader_lock(rt.engine)
     if not lock.try_acquire():
@@ -676,8 +676,8 @@ def _publish(rt: Runtime, survey: str, number: int) -> None:
 
 async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
     """Send the round's result messages now; None when no chat platform is configured."""
-    from bot.dispatch import Dispatcher
-    from bot.server import ConfigError, connect
+    from bot.delivery.dispatch import Dispatcher
+    from bot.web.server import ConfigError, connect
     from surveys.conversations import ConversationStore
     from surveys.publishing import RESULT_KINDS
 
@@ -696,7 +696,7 @@ async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
 
 
 def _print_results(rt: Runtime, survey: str, number: int) -> None:
-    from bot.content import results_status
+    from bot.conversation.content import results_status
 
     service = rt.service()
     info = service.get_survey(survey)
@@ -727,7 +727,7 @@ def round_report(
 ) -> None:
     """Write a closed round's results: ties.csv, roles.csv, images, report.xlsx, report.md."""
     from bot.cli.show import print_ties
-    from bot.reporting import build_report
+    from bot.publishing.reporting import build_report
 
     rt = runtime(ctx)
     service = rt.service()
@@ -763,7 +763,7 @@ def round_report(
 @round_app.command("list")
 def round_list(ctx: typer.Context, survey: SurveyOpt) -> None:
     """List a survey's rounds."""
-    from bot.content import local_date
+    from bot.conversation.content import local_date
 
     service = runtime(ctx).service()
     zone = service.get_survey(survey).timezone
@@ -925,8 +925,8 @@ def serve(
     Playground (anonymous, loopback --host only; see the README)."""
     import asyncio
 
-    from bot.server import Connected, check_anonymous
-    from bot.server import serve as run_server
+    from bot.web.server import Connected, check_anonymous
+    from bot.web.server import serve as run_server
 
     rt = runtime(ctx)
     check_anonymous(rt.settings, host)
@@ -956,7 +956,7 @@ def worker(ctx: typer.Context) -> None:
     import asyncio
 
     from bot.db_boundary import run_db
-    from bot.server import ConfigError, connect
+    from bot.web.server import ConfigError, connect
     from surveys.conversations import ConversationStore
 
     rt = runtime(ctx)

@@ -280,7 +280,7 @@ scheduler_jobs = Table(
     Column("job_state", LargeBinary, nullable=False),
 )
 """APScheduler's job store table: no longer written (the scheduler keeps its interval jobs in
-memory, see bot/scheduler.py); kept so the models match the migrations."""
+memory, see bot/scheduling/scheduler.py); kept so the models match the migrations."""
 
 
 class ConversationRefRow(Base):

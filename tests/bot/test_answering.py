@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from bot.answering import NOT_APPLICABLE, Answering, Finished, Invalid, QuestionPage, Refused
+from bot.conversation.answering import (
+    NOT_APPLICABLE,
+    Answering,
+    Finished,
+    Invalid,
+    QuestionPage,
+    Refused,
+)
 from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
 from surveys.model import InvitationId, Platform

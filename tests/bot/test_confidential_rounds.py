@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from analytics import Analysis
 from bot.messages import message_to_dict
-from bot.reporting import build_report, summary_message
+from bot.publishing.reporting import build_report, summary_message
 from surveys.clock import FixedClock
 from surveys.dimensions import DIMENSIONS
 from surveys.importing import parse_csv_text
@@ -162,7 +162,7 @@ def test_analyze_and_a_closed_round_agree_on_a_round_hitting_every_case(
     from typer.testing import CliRunner
 
     from bot.cli.main import app
-    from bot.reporting import answers_frame
+    from bot.publishing.reporting import answers_frame
 
     roles = ["Nurse", "Pharmacist", "GP", "=Porter"]
     staff: list[Person] = []

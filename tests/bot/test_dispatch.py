@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from bot.dispatch import Dispatcher, plan_invitations
+from bot.delivery.dispatch import Dispatcher, plan_invitations
 from bot.messages import Attachment, Message, message_from_dict, message_to_dict
 from bot.platform import ChatPlatform, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.fake import FakeChatPlatform

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from bot.dispatch import Dispatcher
-from bot.lifecycle import Lifecycle
+from bot.delivery.dispatch import Dispatcher
 from bot.platform import ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
+from bot.scheduling.lifecycle import Lifecycle
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import RawTable

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from bot.dispatch import Dispatcher, plan_invitations
+from bot.delivery.dispatch import Dispatcher, plan_invitations
 from bot.messages import Attachment, Message
 from bot.platform import ChatPlatform, MessageRef, PlatformUserId
 from bot.platforms.fake import FakeChatPlatform

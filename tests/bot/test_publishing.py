@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from bot.commands import OwnerCommands
-from bot.dispatch import Dispatcher
-from bot.leader import leader_lock
-from bot.lifecycle import Lifecycle
+from bot.conversation.commands import OwnerCommands
+from bot.delivery.dispatch import Dispatcher
 from bot.platform import ChannelId, ChatPlatform, PlatformUserId
 from bot.platforms.fake import FakeChatPlatform
-from bot.publishing import Publisher
-from bot.scheduler import SchedulerHost
+from bot.publishing.publisher import Publisher
+from bot.scheduling.leader import leader_lock
+from bot.scheduling.lifecycle import Lifecycle
+from bot.scheduling.scheduler import SchedulerHost
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.ratelimit import RateLimiter
+from bot.delivery.ratelimit import RateLimiter
 
 
 class Clock:
@@ -21,7 +21,7 @@ async def test_burst_then_paced(monkeypatch: pytest.MonkeyPatch) -> None:
         slept.append(seconds)
         clock.now += seconds
 
-    monkeypatch.setattr("bot.ratelimit.asyncio.sleep", sleep)
+    monkeypatch.setattr("bot.delivery.ratelimit.asyncio.sleep", sleep)
     limiter = RateLimiter(10, burst=3, clock=clock)
     for _ in range(5):
         await limiter.acquire()

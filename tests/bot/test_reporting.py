@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bot.dispatch import Dispatcher
+from bot.delivery.dispatch import Dispatcher
 from bot.messages import message_to_dict
 from bot.platform import ChannelId, ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
-from bot.reporting import build_report, results_messages, summary_message
+from bot.publishing.reporting import build_report, results_messages, summary_message
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text

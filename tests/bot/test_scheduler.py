@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from bot.dispatch import Dispatcher
-from bot.leader import FileLeaderLock, PostgresLeaderLock, leader_lock
-from bot.lifecycle import Lifecycle
+from bot.delivery.dispatch import Dispatcher
 from bot.platform import ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
 from bot.runtime import shared_anchor
-from bot.scheduler import SchedulerHost
+from bot.scheduling.leader import FileLeaderLock, PostgresLeaderLock, leader_lock
+from bot.scheduling.lifecycle import Lifecycle
+from bot.scheduling.scheduler import SchedulerHost
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.server import ConfigError, connect, teams_auth_configuration
 from bot.settings import Settings
+from bot.web.server import ConfigError, connect, teams_auth_configuration
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -137,7 +137,7 @@ def test_the_anonymous_trial_mode_refuses_to_start_where_it_is_unsafe(
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
 def test_loopback_hosts(host: str) -> None:
-    from bot.server import check_anonymous
+    from bot.web.server import check_anonymous
 
     check_anonymous(settings(teams_anonymous=True), host)
 

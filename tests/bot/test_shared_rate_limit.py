@@ -24,12 +24,12 @@ from microsoft_agents.hosting.aiohttp import CloudAdapter
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
-from bot.dispatch import Dispatcher, plan_invitations
+from bot.delivery.dispatch import Dispatcher, plan_invitations
+from bot.delivery.ratelimit import RateLimiter
 from bot.messages import Message
 from bot.platform import ChatPlatform, PlatformUserId
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.platforms.teams.client import TeamsPlatform
-from bot.ratelimit import RateLimiter
 from surveys.clock import FixedClock
 from surveys.conversations import ConversationRef, ConversationStore
 from surveys.delivery import Outbox

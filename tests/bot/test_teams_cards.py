@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.answering import NOT_APPLICABLE, Question, QuestionPage, parse_values
+from bot.conversation.answering import NOT_APPLICABLE, Question, QuestionPage, parse_values
 from bot.messages import (
     Actions,
     Button,
@@ -216,7 +216,7 @@ def test_markdown_in_the_teams_dialect() -> None:
 
 
 def test_the_owner_help_reads_as_a_list() -> None:
-    from bot.commands import HELP
+    from bot.conversation.commands import HELP
 
     rendered = markdown(HELP)
     assert "`" not in rendered

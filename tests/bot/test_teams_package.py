@@ -99,7 +99,7 @@ def test_the_manifest(tmp_path: Path) -> None:
 
 
 def test_every_owner_command_is_listed() -> None:
-    from bot.commands import HELP
+    from bot.conversation.commands import HELP
 
     for title, _ in COMMANDS:
         assert f"`{title}" in HELP

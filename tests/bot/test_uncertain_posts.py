@@ -13,7 +13,7 @@ from aiohttp.client_reqrep import ConnectionKey
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from sqlalchemy import Engine
 
-from bot.dispatch import Dispatcher, plan_invitations
+from bot.delivery.dispatch import Dispatcher, plan_invitations
 from bot.messages import Message, message_to_dict
 from bot.platform import ChatPlatform, DeliveryError, PlatformUserId
 from bot.platforms.slack.client import SlackPlatform, make_client

@@ -172,7 +172,7 @@ def demo_cases(work: Path) -> dict[str, dict[str, str]]:
 
     from analytics.figures import figure_data
     from bot.demo import run_demo
-    from bot.reporting import build_report
+    from bot.publishing.reporting import build_report
     from surveys.clock import FixedClock
     from surveys.persistence.db import make_engine
     from surveys.service import SurveyService

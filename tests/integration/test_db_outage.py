@@ -23,13 +23,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
-from bot.answering import Answering
+from bot.conversation.answering import Answering
 from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, run_db
-from bot.lifecycle import Lifecycle
 from bot.runtime import Runtime
-from bot.scheduler import SchedulerHost
-from bot.server import serve
+from bot.scheduling.lifecycle import Lifecycle
+from bot.scheduling.scheduler import SchedulerHost
 from bot.settings import Settings
+from bot.web.server import serve
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text

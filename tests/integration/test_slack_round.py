@@ -19,11 +19,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from bot.answering import Answering
+from bot.conversation.answering import Answering
 from bot.platforms.slack.app import BUSY_TEXT
 from bot.runtime import Runtime
-from bot.server import serve
 from bot.settings import Settings
+from bot.web.server import serve
 from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
 from surveys.model import DeliveryState, RoundState
@@ -390,8 +390,8 @@ async def test_rc_close_on_a_big_round_acknowledges_while_the_analysis_waits(
     """`/rc close` on a 2,000-person round: the analysis is held back until the owner has
     the acknowledgement, so if the answer waited on the analysis this test would hang (and
     time out) instead of seeing the events in this order."""
-    from bot.publishing import AnalysisProcess
-    from bot.reporting import build_report
+    from bot.publishing.publisher import AnalysisProcess
+    from bot.publishing.reporting import build_report
 
     s = served
     events: list[str] = []
@@ -431,7 +431,7 @@ async def test_a_slow_page_save_is_acknowledged_first_and_shown_after(
 ) -> None:
     """While the database is slow (here: the save is held back until the acknowledgement has
     arrived), Slack still gets its answer in time, and the next page follows by views.update."""
-    from bot.answering import Answering
+    from bot.conversation.answering import Answering
 
     s = served
     s.service.open_round("Chemo", MONDAY + timedelta(days=14))

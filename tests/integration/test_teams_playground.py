@@ -36,8 +36,8 @@ import yaml
 from sqlalchemy import Engine
 
 from bot.runtime import Runtime
-from bot.server import serve
 from bot.settings import Settings
+from bot.web.server import serve
 from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
 from surveys.model import Platform

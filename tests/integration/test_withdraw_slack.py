@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from bot.content import WITHDRAW
+from bot.conversation.content import WITHDRAW
 from surveys.model import InvitationId
 from tests.conftest import MONDAY
 from tests.integration.slack_user import TEAM

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.content import WITHDRAW
+from bot.conversation.content import WITHDRAW
 from surveys.model import AnswerPage, InvitationId
 from tests.conftest import MONDAY
 from tests.integration.test_teams_round import (  # noqa: F401 - fixtures

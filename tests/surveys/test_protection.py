@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, MetaData, select, text
 
-from bot import jobs
-from bot.dispatch import Dispatcher, plan_invitations
-from bot.jobs import JOBS
-from bot.lifecycle import Lifecycle
-from bot.publishing import Publisher
-from bot.reporting import build_report
-from bot.retention import Retention
+from bot.delivery.dispatch import Dispatcher, plan_invitations
+from bot.publishing.publisher import Publisher
+from bot.publishing.reporting import build_report
+from bot.scheduling import jobs
+from bot.scheduling.jobs import JOBS
+from bot.scheduling.lifecycle import Lifecycle
+from bot.scheduling.retention import Retention
 from surveys.clock import FixedClock
 from surveys.conversations import ConversationRef, ConversationStore
 from surveys.delivery import Outbox
@@ -225,7 +225,7 @@ def test_retention_purges_raw_data_on_a_simulated_clock_and_trends_survive(
         retention=Retention(service, protection),
     )
     # The scheduler's own job, as its leader runs it every tick.
-    assert JOBS["purge"] == "bot.jobs:purge"
+    assert JOBS["purge"] == "bot.scheduling.jobs:purge"
     jobs.install(lifecycle)
     try:
         clock.set(round_one_close + timedelta(days=364))

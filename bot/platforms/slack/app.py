@@ -1,7 +1,7 @@
 """The Slack side of ``rcbot serve``: a slack_bolt app for events, interactions and ``/rc``.
 
-Listeners only translate: Slack payloads in, calls to :mod:`bot.answering` and
-:mod:`bot.commands` out, Block Kit back. Database work goes through
+Listeners only translate: Slack payloads in, calls to :mod:`bot.conversation.answering` and
+:mod:`bot.conversation.commands` out, Block Kit back. Database work goes through
 :func:`bot.db_boundary.run_db` (a bounded worker pool) so the event loop stays free to
 acknowledge Slack within its 3 seconds; button presses are acknowledged before any work.
 Request signatures (with the 5-minute replay window) are checked by bolt with the real
@@ -23,8 +23,8 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import content
-from bot.answering import (
+from bot.conversation import content
+from bot.conversation.answering import (
     Answering,
     Finished,
     Invalid,
@@ -33,7 +33,7 @@ from bot.answering import (
     Refused,
     Withdrawn,
 )
-from bot.commands import OwnerCommands, Reply
+from bot.conversation.commands import OwnerCommands, Reply
 from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, run_db
 from bot.messages import Message, Text
 from bot.platform import DeliveryError, MessageRef

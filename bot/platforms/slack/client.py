@@ -2,7 +2,7 @@
 
 ``SLACK_API_URL`` points the client at another Web API (the tests' local fake). A rate limit
 (HTTP 429) on a post or an update pauses that method for the whole workspace: every send of
-it waits out the ``Retry-After`` on one shared budget (:class:`~bot.ratelimit.RateLimiter`,
+it waits out the ``Retry-After`` on one shared budget (:class:`~bot.delivery.ratelimit.RateLimiter`,
 which also paces posts), then the refused call is made again (a 429 means Slack did nothing);
 slack_sdk's own 429 handler retries only the other methods (reads). Server errors and
 dropped connections are retried by the library only for calls that are safe to repeat
@@ -33,10 +33,10 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.delivery.ratelimit import RateLimiter
 from bot.messages import Attachment, Message
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.slack import render
-from bot.ratelimit import RateLimiter
 from surveys.model import Email, Platform
 
 log = logging.getLogger(__name__)

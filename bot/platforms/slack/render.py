@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from bot.answering import QuestionPage
+from bot.conversation.answering import QuestionPage
 from bot.messages import Actions, Context, Divider, Fields, Header, Image, Message, Text
 
 MAX_MESSAGE_BLOCKS: Final = 50

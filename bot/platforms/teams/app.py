@@ -1,11 +1,11 @@
 """The Teams side of ``rcbot serve``: ``POST /api/messages`` on the Microsoft 365 Agents SDK.
 
 Incoming requests carry a JWT that the SDK validates (an unauthenticated request gets 401).
-Handlers only translate: Action.Execute invokes drive :mod:`bot.answering` and answer with
-the next card, which replaces the card in place; text messages are owner commands
-(:mod:`bot.commands`). Every personal conversation that reaches the bot is remembered, so
-rcbot can message the person proactively later. Database work (the conversation store,
-answering, owner commands) goes through :func:`bot.db_boundary.run_db`.
+Handlers only translate: Action.Execute invokes drive :mod:`bot.conversation.answering`
+and answer with the next card, which replaces the card in place; text messages are owner
+commands (:mod:`bot.conversation.commands`). Every personal conversation that reaches the
+bot is remembered, so rcbot can message the person proactively later. Database work (the
+conversation store, answering, owner commands) goes through :func:`bot.db_boundary.run_db`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
-from bot import content
-from bot.answering import (
+from bot.conversation import content
+from bot.conversation.answering import (
     Answering,
     Finished,
     Invalid,
@@ -41,7 +41,7 @@ from bot.answering import (
     Refused,
     Withdrawn,
 )
-from bot.commands import OwnerCommands
+from bot.conversation.commands import OwnerCommands
 from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, run_db
 from bot.messages import Block, Divider, Header, Message, Text
 from bot.platform import DeliveryError

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bot.answering import QuestionPage
+from bot.conversation.answering import QuestionPage
 from bot.messages import (
     Actions,
     Button,

@@ -7,7 +7,7 @@ rcbot is installed for the person. ``resolve_users`` finds each person by e-mail
 the app for them when needed and stores the chat in the :class:`ConversationStore`.
 Connector failures become :class:`DeliveryError`: 403/404 are permanent (not installed,
 blocked, gone). A 429 or 412 (Teams' throttling) pauses every connector call of the tenant
-for the ``Retry-After`` on one shared budget (the same :class:`~bot.ratelimit.RateLimiter`
+for the ``Retry-After`` on one shared budget (the same :class:`~bot.delivery.ratelimit.RateLimiter`
 that paces the calls), then the refused call is made again (a refusal carried nothing out).
 A 5xx, a timeout or a dropped connection on a post is *uncertain*: Teams may have delivered
 it, and a bot cannot search a chat's history for it (the connector has no such call for
@@ -39,12 +39,12 @@ from microsoft_agents.hosting.core import ClaimsIdentity, TurnContext
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 
 from bot.db_boundary import run_db
-from bot.files import PublishedFiles
+from bot.delivery.ratelimit import RateLimiter
 from bot.messages import Attachment, Message, Text
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.teams.cards import card
 from bot.platforms.teams.graph import GraphClient, GraphError
-from bot.ratelimit import RateLimiter
+from bot.web.files import PublishedFiles
 from surveys.conversations import ConversationRef, ConversationStore
 from surveys.model import Email, Platform
 
@@ -347,7 +347,7 @@ class TeamsPlatform:
         self, message: Message, attachments: Sequence[Attachment]
     ) -> tuple[Message, dict[str, str]]:
         """Files become expiring links, and images are drawn by the card from the same
-        links (see :mod:`bot.files`)."""
+        links (see :mod:`bot.web.files`)."""
         if not attachments:
             return message, {}
         if self.files is None:

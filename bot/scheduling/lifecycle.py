@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass, field
 
 from bot.db_boundary import run_db
-from bot.dispatch import Dispatcher, DrainReport, plan_invitations
-from bot.publishing import Publisher
-from bot.retention import Retention
+from bot.delivery.dispatch import Dispatcher, DrainReport, plan_invitations
+from bot.publishing.publisher import Publisher
+from bot.scheduling.retention import Retention
 from surveys.delivery import Outbox
 from surveys.service import SurveyService
 
@@ -75,13 +75,15 @@ class Lifecycle:
         return len(closed)
 
     async def publish(self) -> int:
-        """Run due publish jobs (analysis in a worker thread); see :mod:`bot.publishing`."""
+        """Run due publish jobs (analysis off the event loop); see
+        :mod:`bot.publishing.publisher`."""
         if self.publisher is None:
             return 0
         return await self.publisher.run_due()
 
     def purge(self) -> int:
-        """Delete the raw data of rounds past their retention period (see bot.retention)."""
+        """Delete the raw data of rounds past their retention period
+        (:mod:`bot.scheduling.retention`)."""
         return self.retention.run() if self.retention is not None else 0
 
     def wake_signal(self) -> tuple[tuple[int, int], bool]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.content import results_status, status_lines
+from bot.conversation.content import results_status, status_lines
 from bot.db_boundary import run_db
 from bot.messages import Context, Fields, Header, Message, Text
 from surveys.errors import DomainError

@@ -20,10 +20,10 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
-from bot import jobs
 from bot.db_boundary import SERVING, run_db
-from bot.leader import LeaderLock
-from bot.lifecycle import Lifecycle
+from bot.scheduling import jobs
+from bot.scheduling.leader import LeaderLock
+from bot.scheduling.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 

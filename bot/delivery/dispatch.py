@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from bot import content
+from bot.conversation import content
 from bot.db_boundary import run_db
 from bot.messages import Attachment, Message, message_from_dict, message_to_dict
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId

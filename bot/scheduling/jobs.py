@@ -1,7 +1,7 @@
-"""The scheduler's jobs, referenced by text (``"bot.jobs:remind"``) in the job store.
+"""The scheduler's jobs, referenced by text (``"bot.scheduling.jobs:remind"``) in the job store.
 
 A job stored in the database cannot hold a Python object, so the scheduler host installs the
-:class:`~bot.lifecycle.Lifecycle` here before it starts and the jobs look it up.
+:class:`~bot.scheduling.lifecycle.Lifecycle` here before it starts and the jobs look it up.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 
 from bot.db_boundary import run_db
-from bot.lifecycle import Lifecycle
+from bot.scheduling.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,12 @@ async def send() -> None:
 
 
 JOBS: dict[str, str] = {
-    "open-rounds": "bot.jobs:open_rounds",
-    "close-rounds": "bot.jobs:close_rounds",
-    "publish": "bot.jobs:publish",
-    "remind": "bot.jobs:remind",
-    "digest": "bot.jobs:digest",
-    "send": "bot.jobs:send",
-    "purge": "bot.jobs:purge",
+    "open-rounds": "bot.scheduling.jobs:open_rounds",
+    "close-rounds": "bot.scheduling.jobs:close_rounds",
+    "publish": "bot.scheduling.jobs:publish",
+    "remind": "bot.scheduling.jobs:remind",
+    "digest": "bot.scheduling.jobs:digest",
+    "send": "bot.scheduling.jobs:send",
+    "purge": "bot.scheduling.jobs:purge",
 }
 """Job id -> the function it runs. Each runs every tick; each is idempotent."""

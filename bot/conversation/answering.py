@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.content import local_date, withdrawn
+from bot.conversation.content import local_date, withdrawn
 from surveys.errors import DomainError, NotFound
 from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
 from surveys.protection import DataProtection

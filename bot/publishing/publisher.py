@@ -2,7 +2,7 @@
 
 Closing a round (any of the four ways) records a publish job (:mod:`surveys.publishing`).
 The scheduler's leader calls :meth:`Publisher.run_due` every tick; each due job is claimed,
-analysed (:func:`bot.reporting.build_report`, seconds of pandas and matplotlib) and
+analysed (:func:`bot.publishing.reporting.build_report`, seconds of pandas and matplotlib) and
 completed in a worker thread, never on the event loop. Completing queues the summary, the
 pictures and the owners' workbook and marks the job done in one transaction, so a crash at
 any point publishes the round exactly once after a restart.
@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bot.db_boundary import run_db
-from bot.reporting import RoundReport, build_report, results_messages
+from bot.publishing.reporting import RoundReport, build_report, results_messages
 from surveys.model import RoundId
 from surveys.publishing import PublishJob, PublishJobs, PublishState
 from surveys.service import SurveyService
@@ -25,7 +25,8 @@ from surveys.service import SurveyService
 log = logging.getLogger(__name__)
 
 Analyse = Callable[[SurveyService, str, int, Path], RoundReport]
-"""Builds a round's report (:func:`bot.reporting.build_report` or :class:`AnalysisProcess`)."""
+"""Builds a round's report (:func:`bot.publishing.reporting.build_report` or
+:class:`AnalysisProcess`)."""
 
 Hook = Callable[[str, PublishJob], None]
 """Told each step of a job ("claimed", "analysing", "analysed", "queued"); tests use it to

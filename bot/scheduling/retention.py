@@ -14,7 +14,7 @@ import logging
 import math
 from typing import Any
 
-from bot.files import PublishedFiles
+from bot.web.files import PublishedFiles
 from surveys.model import Round
 from surveys.protection import SCHEDULER, DataProtection, Purge
 from surveys.service import SurveyService
@@ -49,7 +49,7 @@ class Retention:
         """The round's published figures and what later trends need: nothing about any
         group below the survey's minimum."""
         from analytics import analyze, round_summary
-        from bot.reporting import answers_frame, invitations_frame
+        from bot.publishing.reporting import answers_frame, invitations_frame
 
         survey = self.service.get_survey_by_id(round_.survey_id)
         records = self.service.answers(survey.name, round_.number)

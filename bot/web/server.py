@@ -15,10 +15,9 @@ from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, AuthTypes
 
-from bot.answering import Answering
-from bot.commands import OwnerCommands
+from bot.conversation.answering import Answering
+from bot.conversation.commands import OwnerCommands
 from bot.db_boundary import SERVING, run_db
-from bot.files import PublishedFiles
 from bot.platform import ChatPlatform, DeliveryError
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
@@ -27,7 +26,8 @@ from bot.platforms.teams.client import TeamsPlatform
 from bot.platforms.teams.graph import GraphClient
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.web import TeamsEndpoint, build_web_app
+from bot.web.app import TeamsEndpoint, build_web_app
+from bot.web.files import PublishedFiles
 from surveys.conversations import ConversationStore
 from surveys.errors import InvalidInput
 from surveys.model import Platform
