@@ -22,12 +22,12 @@ from surveys.persistence.uow import UnitOfWork
 if TYPE_CHECKING:
     # Imported where used: a command builds only what it needs (the scheduler, the
     # platforms, the analysis and its pictures), so quick commands start at once.
+    from bot.files import PublishedFiles
     from bot.platform import ChatPlatform
     from bot.publishing.publisher import AnalysisProcess, Publisher
     from bot.scheduling.lifecycle import Lifecycle
     from bot.scheduling.retention import Retention
     from bot.scheduling.scheduler import SchedulerHost
-    from bot.web.files import PublishedFiles
     from surveys.delivery import Outbox
     from surveys.publishing import PublishJobs
     from surveys.service import SurveyService
@@ -106,7 +106,7 @@ class Runtime:
     @cached_property
     def published_files(self) -> PublishedFiles | None:
         """Files linked from Teams cards, served at RCBOT_PUBLIC_URL/files/... (needs it)."""
-        from bot.web.files import PublishedFiles
+        from bot.files import PublishedFiles
         from surveys.links import LinkStore
 
         if not self.settings.public_url:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analytics.outputs import HEATMAP_PNG, NETWORK_PNG, REPORT_XLSX
+from bot.files import PRIVATE_FILE, private_dir, sha256
 from bot.messages import Context, Fields, Header, Image, Message, Text, message_to_dict
-from bot.web.files import PRIVATE_FILE, private_dir, sha256
 from surveys.model import (
     Invitation,
     Participant,

@@ -14,7 +14,7 @@ import logging
 import math
 from typing import Any
 
-from bot.web.files import PublishedFiles
+from bot.files import PublishedFiles
 from surveys.model import Round
 from surveys.protection import SCHEDULER, DataProtection, Purge
 from surveys.service import SurveyService

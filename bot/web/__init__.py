@@ -1,1 +1,2 @@
-"""The web server: the Slack and Teams endpoints, /healthz, and expiring file links."""
+"""The web server: the Slack and Teams endpoints, /healthz, and /files/ (the expiring links
+of bot.files)."""

@@ -1,6 +1,6 @@
 """``rcbot serve``: one aiohttp app for Slack (``POST /slack/events``), Teams
 (``POST /api/messages``), published files (``GET /files/<token>/<name>``, see
-:mod:`bot.web.files`) and health checks (``GET /healthz``)."""
+:mod:`bot.files`) and health checks (``GET /healthz``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from sqlalchemy import Engine, text
 
 from bot.db_boundary import SERVING, run_db
-from bot.web.files import PublishedFiles
+from bot.files import PublishedFiles
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, 
 from bot.conversation.answering import Answering
 from bot.conversation.commands import OwnerCommands
 from bot.db_boundary import SERVING, run_db
+from bot.files import PublishedFiles
 from bot.platform import ChatPlatform, DeliveryError
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
@@ -27,7 +28,6 @@ from bot.platforms.teams.graph import GraphClient
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web.app import TeamsEndpoint, build_web_app
-from bot.web.files import PublishedFiles
 from surveys.conversations import ConversationStore
 from surveys.errors import InvalidInput
 from surveys.model import Platform

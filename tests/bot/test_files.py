@@ -18,12 +18,12 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import Engine, func, select
 
 from bot.delivery.dispatch import Dispatcher
+from bot.files import NAME, PublishedFiles, safe_name
 from bot.messages import Attachment
 from bot.platform import ChannelId, ChatPlatform
 from bot.platforms.fake import FakeChatPlatform
 from bot.publishing.reporting import build_report, results_messages
 from bot.web.app import build_web_app
-from bot.web.files import NAME, PublishedFiles, safe_name
 from surveys.clock import FixedClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text

@@ -18,13 +18,13 @@ import aiohttp
 import pytest
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 
+from bot.files import PublishedFiles
 from bot.messages import Actions, Attachment, Button, Fields, Header, Message, Text
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
 from bot.platforms.fake import FakeChatPlatform
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.platforms.teams.client import TeamsPlatform
 from bot.platforms.teams.graph import GraphClient
-from bot.web.files import PublishedFiles
 from surveys.clock import FixedClock
 from surveys.conversations import ConversationRef, ConversationStore
 from surveys.links import LinkStore

@@ -40,11 +40,11 @@ from microsoft_agents.hosting.core.connector import ConnectorClientBase
 
 from bot.db_boundary import run_db
 from bot.delivery.ratelimit import RateLimiter
+from bot.files import PublishedFiles
 from bot.messages import Attachment, Message, Text
 from bot.platform import ChannelId, DeliveryError, MessageRef, PlatformUserId, Resolution
 from bot.platforms.teams.cards import card
 from bot.platforms.teams.graph import GraphClient, GraphError
-from bot.web.files import PublishedFiles
 from surveys.conversations import ConversationRef, ConversationStore
 from surveys.model import Email, Platform
 
@@ -347,7 +347,7 @@ class TeamsPlatform:
         self, message: Message, attachments: Sequence[Attachment]
     ) -> tuple[Message, dict[str, str]]:
         """Files become expiring links, and images are drawn by the card from the same
-        links (see :mod:`bot.web.files`)."""
+        links (see :mod:`bot.files`)."""
         if not attachments:
             return message, {}
         if self.files is None:
