@@ -46,8 +46,15 @@ log = logging.getLogger(__name__)
 Ack = Callable[..., Awaitable[None]]
 Listener = Callable[[dict[str, Any], Ack], Awaitable[None]]
 ACK_BUDGET: Final = 1.5
-"""Seconds a listener may take to answer inside the acknowledgement; past it, rcbot
-acknowledges at once and answers afterwards, well inside Slack's 3 seconds."""
+"""Seconds an owner command may take to answer inside the acknowledgement; past it, rcbot
+acknowledges at once ("Working on it...") and answers through the response URL, well inside
+Slack's 3 seconds."""
+PAGE_BUDGET: Final = 0.08
+"""Seconds a submitted page may take to be saved and answered with the next page inside the
+acknowledgement; past it, rcbot acknowledges with "Saving your answers..." and shows the
+next page with views.update. A page is saved in a few milliseconds on a quiet server, so
+this path is for a busy one: acknowledgements stay under a tenth of a second (measured by
+``make bench``) instead of waiting for the database."""
 MAX_IN_FLIGHT: Final = 64
 """Presses and page submissions whose work (reading or saving in the database, opening the
 page) may be under way at once. Past it a burst is more than this machine can serve: a
@@ -267,8 +274,8 @@ def build_slack_app(
         )
         # Answer in the acknowledgement when the page is saved in time (the usual case);
         # otherwise acknowledge now with "saving" and show the outcome with views.update,
-        # so Slack's 3 seconds never depend on the database.
-        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET)
+        # so acknowledgements never wait for the database.
+        done, _ = await asyncio.wait({work}, timeout=PAGE_BUDGET)
         if not done:
             await ack(
                 response_action="update",
