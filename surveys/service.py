@@ -566,14 +566,25 @@ class SurveyService:
         clean = check_page(view.invitation, view.survey.instrument, page)
         invitation = view.invitation
         assert invitation.id is not None
-        uow.answers.put_page(invitation.id, clean.partner_role, clean.scores, now)
+        uow.answers.put_page(
+            invitation.id,
+            clean.partner_role,
+            clean.scores,
+            now,
+            stored=view.pages.get(clean.partner_role, {}),
+        )
         done = set(view.progress.answered) | {clean.partner_role}
         progress = progress_of(invitation, done)
+        started, completed = invitation.started_at, invitation.completed_at
         if invitation.started_at is None:
             invitation.started_at = now
         if progress.complete and invitation.completed_at is None:
             invitation.completed_at = now
-        uow.invitations.save(invitation)
+        if (started, completed) != (invitation.started_at, invitation.completed_at):
+            assert invitation.started_at is not None
+            uow.invitations.mark_progress(
+                invitation.id, invitation.started_at, invitation.completed_at
+            )
         return progress
 
     def _retry_on_conflict(self, action: Callable[[], T]) -> T:

@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from surveys.errors import NotFound
@@ -515,6 +515,16 @@ class InvitationRepository:
         ).all()
         return [_invitation(r) for r in rows]
 
+    def mark_progress(
+        self, invitation_id: InvitationId, started_at: datetime, completed_at: datetime | None
+    ) -> None:
+        """Record when the person started and finished (one UPDATE, no read)."""
+        self._s.execute(
+            update(InvitationRow)
+            .where(InvitationRow.id == invitation_id)
+            .values(started_at=started_at, completed_at=completed_at)
+        )
+
     def save(self, invitation: Invitation) -> None:
         row = self._s.get(InvitationRow, invitation.id)
         if row is None:
@@ -559,35 +569,48 @@ class AnswerRepository:
         partner_role: str,
         scores: Mapping[str, Score],
         now: datetime,
+        stored: Mapping[str, Score] | None = None,
     ) -> bool:
-        """Write one partner role's answers; return False when nothing changed (a resubmit)."""
-        rows = {
-            r.dimension: r
-            for r in self._s.scalars(
-                select(AnswerRow).where(
-                    AnswerRow.invitation_id == invitation_id,
-                    AnswerRow.partner_role == partner_role,
-                )
-            )
-        }
-        changed = False
-        for dimension, score in scores.items():
-            row = rows.get(dimension)
-            if row is None:
-                self._s.add(
-                    AnswerRow(
-                        invitation_id=invitation_id,
-                        partner_role=partner_role,
-                        dimension=dimension,
-                        score=score,
-                        answered_at=now,
+        """Write one partner role's answers; return False when nothing changed (a resubmit).
+        ``stored``: the page's answers as this transaction already read them (else read)."""
+        if stored is None:
+            stored = {
+                dimension: score
+                for dimension, score in self._s.execute(
+                    select(AnswerRow.dimension, AnswerRow.score).where(
+                        AnswerRow.invitation_id == invitation_id,
+                        AnswerRow.partner_role == partner_role,
                     )
                 )
+            }
+        changed = False
+        new: list[dict[str, Any]] = []
+        for dimension, score in scores.items():
+            if dimension not in stored:
+                new.append(
+                    {
+                        "invitation_id": invitation_id,
+                        "partner_role": partner_role,
+                        "dimension": dimension,
+                        "score": score,
+                        "answered_at": now,
+                    }
+                )
+            elif stored[dimension] != score:
+                self._s.execute(
+                    update(AnswerRow)
+                    .where(
+                        AnswerRow.invitation_id == invitation_id,
+                        AnswerRow.partner_role == partner_role,
+                        AnswerRow.dimension == dimension,
+                    )
+                    .values(score=score, answered_at=now)
+                )
                 changed = True
-            elif row.score != score:
-                row.score = score
-                row.answered_at = now
-                changed = True
+        if new:
+            # One statement for the page, not one INSERT ... RETURNING per answer.
+            self._s.execute(insert(AnswerRow), new)
+            changed = True
         self._s.flush()
         return changed
 
