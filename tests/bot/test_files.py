@@ -5,9 +5,7 @@ published folder), links expire, and everything is created for rcbot's user only
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +35,7 @@ from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slack_round import free_port
+from tests.processes import rcbot_env, start_rcbot
 
 SECRET_BYTES = b"SQLite format 3\x00 every name, e-mail and answer"
 TRAVERSALS = [
@@ -160,28 +159,16 @@ async def test_a_running_rcbot_serve_refuses_every_traversal(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     async with FakeSlack.start(token="xoxb-files") as slack:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("RCBOT_", "SLACK_"))},
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "SLACK_BOT_TOKEN": "xoxb-files",
-            "SLACK_SIGNING_SECRET": "files-secret",
-            "SLACK_API_URL": slack.url,
-            "RCBOT_PUBLIC_URL": base,
-            "RCBOT_REPORTS_DIR": str(reports),
-            "RCBOT_TICK_SECONDS": "3600",
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from bot.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        env = rcbot_env(
+            DATABASE_URL=engine.url.render_as_string(hide_password=False),
+            SLACK_BOT_TOKEN="xoxb-files",
+            SLACK_SIGNING_SECRET="files-secret",
+            SLACK_API_URL=slack.url,
+            RCBOT_PUBLIC_URL=base,
+            RCBOT_REPORTS_DIR=str(reports),
+            RCBOT_TICK_SECONDS="3600",
         )
+        process = await start_rcbot("serve", "--port", str(port), env=env, cwd=tmp_path)
         try:
             async with aiohttp.ClientSession() as session:
                 for _ in range(600):

@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +15,7 @@ from surveys.importing import parse_csv_text
 from surveys.service import NewSurvey, SurveyService
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slack_round import PEOPLE, SECRET, TOKEN, free_port
-
-CLI = "from bot.cli import main; main()"
+from tests.processes import rcbot_env, start_rcbot
 
 
 async def test_rcbot_round_open_is_sent_without_waiting_for_the_tick(
@@ -29,27 +26,15 @@ async def test_rcbot_round_open_is_sent_without_waiting_for_the_tick(
     service.import_participants("Chemo", parse_csv_text(PEOPLE))
     async with FakeSlack.start(token=TOKEN) as slack:
         users = [slack.add_user(e) for e in ("ann@nhs.net", "bob@nhs.net", "cy@nhs.net")]
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("RCBOT_", "SLACK_"))},
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.url,
-            "RCBOT_REPORTS_DIR": str(tmp_path / "reports"),
-            "RCBOT_TICK_SECONDS": "3600",
-        }
-        server = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CLI,
-            "serve",
-            "--port",
-            str(free_port()),
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+        env = rcbot_env(
+            DATABASE_URL=engine.url.render_as_string(hide_password=False),
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=slack.url,
+            RCBOT_REPORTS_DIR=str(tmp_path / "reports"),
+            RCBOT_TICK_SECONDS="3600",
         )
+        server = await start_rcbot("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
         log: list[bytes] = []
         try:
             assert server.stderr is not None
@@ -59,16 +44,8 @@ async def test_rcbot_round_open_is_sent_without_waiting_for_the_tick(
                     line = await server.stderr.readline()
                     assert line, b"".join(log).decode()
                     log.append(line)
-            opened = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                CLI,
-                "round",
-                "open",
-                "--survey",
-                "Chemo",
-                "--closes-in",
-                "14d",
+            opened = await start_rcbot(
+                *("round", "open", "--survey", "Chemo", "--closes-in", "14d"),
                 env=env,
                 cwd=tmp_path,
                 stdout=asyncio.subprocess.PIPE,

@@ -6,8 +6,6 @@ fake Slack, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -21,6 +19,7 @@ from surveys.model import AnswerPage
 from surveys.service import NewSurvey, SurveyService
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slack_round import PEOPLE, SECRET, TOKEN
+from tests.processes import rcbot_env, start_rcbot
 
 
 async def until(condition: Callable[[], object], what: str, seconds: float = 120) -> None:
@@ -44,26 +43,16 @@ async def test_a_worker_sends_invitations_and_results(engine: Engine, tmp_path: 
         users = {e: slack.add_user(e) for e in ["ann@nhs.net", "bob@nhs.net", "cy@nhs.net"]}
         lead = slack.add_user("lead@nhs.net")
         slack.add_channel("CLEAD", name="leadership")
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("RCBOT_", "SLACK_"))},
-            "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-            "SLACK_BOT_TOKEN": TOKEN,
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": slack.url,
-            "RCBOT_REPORTS_DIR": str(tmp_path / "reports"),
-            "RCBOT_TICK_SECONDS": "0.5",
-            "RCBOT_ANALYSIS_PROCESS": "0",
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            "from bot.cli import main; main()",
-            "worker",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        env = rcbot_env(
+            DATABASE_URL=engine.url.render_as_string(hide_password=False),
+            SLACK_BOT_TOKEN=TOKEN,
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=slack.url,
+            RCBOT_REPORTS_DIR=str(tmp_path / "reports"),
+            RCBOT_TICK_SECONDS="0.5",
+            RCBOT_ANALYSIS_PROCESS="0",
         )
+        process = await start_rcbot("worker", env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE)
         try:
             service.open_round("Chemo", service.clock.now() + timedelta(days=14))
             await until(
