@@ -86,10 +86,15 @@ def card_activity(
     """A message activity carrying the message as one Adaptive Card (no ``text`` field: an
     update with ``"text": null`` is refused)."""
     urls = image_urls or {}
-    content = card(message, image_url=urls.get)
+    return raw_card_activity(
+        card(message, image_url=urls.get), summary=message.text[:200], **fields
+    )
+
+
+def raw_card_activity(content: dict[str, Any], **fields: Any) -> WireActivity:
+    """A message activity carrying one Adaptive Card built elsewhere (a question page)."""
     return WireActivity(
         type=ActivityTypes.message,
-        summary=message.text[:200],
         attachments=[CardAttachment(content_type=CARD, content=content)],
         **fields,
     )
@@ -282,11 +287,10 @@ class TeamsPlatform:
         return MessageRef(Platform.TEAMS, ref.conversation_id, activity_id)
 
     async def update_message(self, ref: MessageRef, message: Message) -> MessageRef:
-        async def update(context: TurnContext) -> None:
-            await context.update_activity(card_activity(message, id=ref.message_id))
-
         # One service URL per tenant region: rcbot serves one organisation.
-        await self._continue(ref.conversation, self.service_url, update)
+        await self._update(
+            ref.conversation, self.service_url, card_activity(message, id=ref.message_id)
+        )
         return ref
 
     async def send_to_conversation(
@@ -301,33 +305,14 @@ class TeamsPlatform:
         self, conversation: str, service_url: str, shown: dict[str, Any]
     ) -> None:
         """A card as a new message in a conversation rcbot already has."""
-
-        async def send(context: TurnContext) -> None:
-            await context.send_activity(
-                WireActivity(
-                    type=ActivityTypes.message,
-                    attachments=[CardAttachment(content_type=CARD, content=shown)],
-                )
-            )
-
-        await self._continue(conversation, service_url, send)
+        await self._post(conversation, service_url, raw_card_activity(shown))
 
     async def replace_card(
         self, conversation: str, service_url: str, activity_id: str, shown: dict[str, Any]
     ) -> None:
         """Replace a card the person acted on (the outcome of a card action that came too
         late for the invoke response)."""
-
-        async def update(context: TurnContext) -> None:
-            await context.update_activity(
-                WireActivity(
-                    type=ActivityTypes.message,
-                    id=activity_id,
-                    attachments=[CardAttachment(content_type=CARD, content=shown)],
-                )
-            )
-
-        await self._continue(conversation, service_url, update)
+        await self._update(conversation, service_url, raw_card_activity(shown, id=activity_id))
 
     async def post_to_channel(
         self,
@@ -367,15 +352,27 @@ class TeamsPlatform:
     async def _send(
         self, conversation: str, service_url: str, message: Message, urls: Mapping[str, str]
     ) -> str:
+        return await self._post(conversation, service_url, card_activity(message, urls))
+
+    async def _post(self, conversation: str, service_url: str, activity: WireActivity) -> str:
+        """Post ``activity`` to the conversation; the id Teams gave it."""
         sent: list[str] = []
 
         async def send(context: TurnContext) -> None:
-            response = await context.send_activity(card_activity(message, urls))
+            response = await context.send_activity(activity)
             if response is not None and response.id:
                 sent.append(response.id)
 
         await self._continue(conversation, service_url, send, posting=True)
         return sent[0] if sent else ""
+
+    async def _update(self, conversation: str, service_url: str, activity: WireActivity) -> None:
+        """Replace the activity whose id ``activity`` carries."""
+
+        async def update(context: TurnContext) -> None:
+            await context.update_activity(activity)
+
+        await self._continue(conversation, service_url, update)
 
     async def _continue(
         self,
