@@ -569,20 +569,10 @@ class AnswerRepository:
         partner_role: str,
         scores: Mapping[str, Score],
         now: datetime,
-        stored: Mapping[str, Score] | None = None,
+        stored: Mapping[str, Score],
     ) -> bool:
         """Write one partner role's answers; return False when nothing changed (a resubmit).
-        ``stored``: the page's answers as this transaction already read them (else read)."""
-        if stored is None:
-            stored = {
-                dimension: score
-                for dimension, score in self._s.execute(
-                    select(AnswerRow.dimension, AnswerRow.score).where(
-                        AnswerRow.invitation_id == invitation_id,
-                        AnswerRow.partner_role == partner_role,
-                    )
-                )
-            }
+        ``stored``: the page's answers as this transaction already read them (:meth:`pages`)."""
         changed = False
         new: list[dict[str, Any]] = []
         for dimension, score in scores.items():
