@@ -33,8 +33,10 @@ from surveys.model import (
 )
 
 if TYPE_CHECKING:
+    from bot.files import PublishedFiles
     from bot.runtime import Runtime
     from bot.settings import Settings
+    from bot.web.server import Connected
     from surveys.model import RoundId
 
 # Each command imports what it needs when it runs (pandas, matplotlib, SQLAlchemy, Alembic,
@@ -677,15 +679,10 @@ def _publish(rt: Runtime, survey: str, number: int) -> None:
 async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
     """Send the round's result messages now; None when no chat platform is configured."""
     from bot.delivery.dispatch import Dispatcher
-    from bot.web.server import ConfigError, connect
-    from surveys.conversations import ConversationStore
     from surveys.publishing import RESULT_KINDS
 
-    try:
-        connected = await connect(rt.settings, ConversationStore(rt.engine, rt.clock))
-    except ConfigError as exc:
-        if rt.settings.slack_bot_token or rt.settings.microsoft_app_id:
-            raise UserError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+    connected = await _connect_configured(rt)
+    if connected is None:
         return None
     try:
         dispatcher = Dispatcher(rt.service(), rt.outbox, connected.platforms)
@@ -693,6 +690,24 @@ async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
         return report.sent
     finally:
         await connected.close()
+
+
+async def _connect_configured(rt: Runtime, files: PublishedFiles | None = None) -> Connected | None:
+    """The configured chat platforms, connected; None when none is configured at all
+    (messages then wait in the outbox). A platform configured wrongly stops the command
+    with its one sentence."""
+    from bot.db_boundary import run_db
+    from bot.web.server import ConfigError, connect
+    from surveys.conversations import ConversationStore
+
+    settings = rt.settings
+    if not (settings.slack_bot_token or settings.microsoft_app_id or settings.teams_anonymous):
+        return None
+    clock = await run_db(lambda: rt.clock)
+    try:
+        return await connect(settings, ConversationStore(rt.engine, clock), files)
+    except ConfigError as exc:
+        raise UserError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
 
 
 def _print_results(rt: Runtime, survey: str, number: int) -> None:
@@ -925,7 +940,7 @@ def serve(
     Playground (anonymous, loopback --host only; see the README)."""
     import asyncio
 
-    from bot.web.server import Connected, check_anonymous
+    from bot.web.server import check_anonymous
     from bot.web.server import serve as run_server
 
     rt = runtime(ctx)
@@ -956,25 +971,13 @@ def worker(ctx: typer.Context) -> None:
     import asyncio
 
     from bot.db_boundary import run_db
-    from bot.web.server import ConfigError, connect
-    from surveys.conversations import ConversationStore
 
     rt = runtime(ctx)
     settings = rt.settings
-    configured = bool(
-        settings.slack_bot_token or settings.microsoft_app_id or settings.teams_anonymous
-    )
 
     async def main() -> None:
-        connected = None
-        if configured:
-            clock = await run_db(lambda: rt.clock)
-            try:
-                connected = await connect(
-                    settings, ConversationStore(rt.engine, clock), rt.published_files
-                )
-            except ConfigError as exc:
-                raise UserError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
+        connected = await _connect_configured(rt, rt.published_files)
+        if connected is not None:
             rt.use_platforms(connected.platforms)
             names = ", ".join(p.value for p in connected.platforms)
             out.print(f"rcbot worker: sending on {names}.")
