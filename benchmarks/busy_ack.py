@@ -40,6 +40,7 @@ from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.publishing.publisher import Publisher
 from bot.web.app import build_web_app
+from surveys.dimensions import DIMENSIONS
 from surveys.importing import parse_csv_text
 from surveys.model import Email, Platform
 from surveys.persistence.orm import AnswerRow
@@ -52,15 +53,6 @@ TOKEN = "xoxb-bench"  # noqa: S105 - the local fake's token, not a secret
 FANOUT_SURVEY = "Busy fan-out"
 CLOSE_SURVEY = "Busy close"
 OWNER = "busy.owner@bench.example"
-DIMS = (
-    "frequent",
-    "timely",
-    "accurate",
-    "problem_solving",
-    "shared_goals",
-    "shared_knowledge",
-    "mutual_respect",
-)
 
 
 def _people(prefix: str, count: int, roles: Sequence[str]) -> str:
@@ -74,7 +66,7 @@ def view_submission(user: str, invitation: int, role: str, value: str) -> str:
     state = {
         "values": {
             d: {"value": {"type": "radio_buttons", "selected_option": {"value": value}}}
-            for d in DIMS
+            for d in DIMENSIONS
         }
     }
     payload = {
@@ -191,7 +183,7 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
                 }
                 for inv in invitations[: len(invitations) - 1]  # the last one answers live
                 for partner in inv.partner_roles
-                for k, d in enumerate(DIMS)
+                for k, d in enumerate(DIMENSIONS)
             ],
         )
     # The load: Start presses and page submissions by people of a third, open survey.

@@ -35,18 +35,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from surveys.dimensions import DIMENSIONS
+
 HERE = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RCBOT = str(BIN / "rcbot")
-DIMENSIONS = (
-    "frequent",
-    "timely",
-    "accurate",
-    "problem_solving",
-    "shared_goals",
-    "shared_knowledge",
-    "mutual_respect",
-)
 
 
 def duckdb_copy(answers: Path, out: Path) -> str:

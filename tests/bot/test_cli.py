@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from bot.cli import app
+from surveys.dimensions import DIMENSIONS
 from surveys.persistence import migrate
 from surveys.persistence.orm import ParticipantRow
 from surveys.persistence.uow import UnitOfWork
@@ -235,17 +236,7 @@ def test_help_everywhere(args: list[str], tmp_path: Path) -> None:
 
 
 ANSWERS = "respondent,respondent_role,partner_role,dimension,score\n" + "".join(
-    f"r{i},Nurses,Doctors,{d},{3 + i % 2}\n"
-    for i in range(6)
-    for d in (
-        "frequent",
-        "timely",
-        "accurate",
-        "problem_solving",
-        "shared_goals",
-        "shared_knowledge",
-        "mutual_respect",
-    )
+    f"r{i},Nurses,Doctors,{d},{3 + i % 2}\n" for i in range(6) for d in DIMENSIONS
 )
 
 

@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from surveys.dimensions import DIMENSIONS
+
 HERE = Path(__file__).resolve().parent
 INPUTS = HERE / "inputs"
 EXPECTED = HERE / "expected"
@@ -38,15 +40,6 @@ DEMO_SEED = 7
 DEMO_STEP = timedelta(hours=6)
 DEMO_END = datetime(2026, 4, 1, tzinfo=UTC)  # after the demo round closed
 TEXT_SUFFIXES = (".csv", ".md", ".json")
-DIMENSIONS = (
-    "frequent",
-    "timely",
-    "accurate",
-    "problem_solving",
-    "shared_goals",
-    "shared_knowledge",
-    "mutual_respect",
-)
 # Headcounts: small roles make hidden cells, ties and roles; odd names test the escaping.
 ROLES = {
     "Nurse": 14,
