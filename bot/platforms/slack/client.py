@@ -94,8 +94,12 @@ def _method(request: HttpRequest) -> str:
     return request.url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-class _OnlyIdempotent(AsyncRetryHandler):
-    """Retries only the methods that are safe to repeat (never a post)."""
+class _ForSomeMethods(AsyncRetryHandler):
+    """A slack_sdk retry handler that retries only the methods :meth:`_retries` allows;
+    slack_sdk's own rules decide the rest."""
+
+    def _retries(self, method: str) -> bool:
+        raise NotImplementedError
 
     async def _can_retry_async(
         self,
@@ -105,9 +109,16 @@ class _OnlyIdempotent(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return _method(request) in IDEMPOTENT and await super()._can_retry_async(
+        return self._retries(_method(request)) and await super()._can_retry_async(
             state=state, request=request, response=response, error=error
         )
+
+
+class _OnlyIdempotent(_ForSomeMethods):
+    """Retries only the methods that are safe to repeat (never a post)."""
+
+    def _retries(self, method: str) -> bool:
+        return method in IDEMPOTENT
 
 
 class _IdempotentServerErrorRetry(_OnlyIdempotent, AsyncServerErrorRetryHandler):
@@ -118,20 +129,11 @@ class _IdempotentConnectionErrorRetry(_OnlyIdempotent, AsyncConnectionErrorRetry
     pass
 
 
-class _UnsharedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+class _UnsharedRateLimitRetry(_ForSomeMethods, AsyncRateLimitErrorRetryHandler):
     """slack_sdk's 429 handler for the methods without a shared budget (reads)."""
 
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return _method(request) not in SHARED_BUDGET and await super()._can_retry_async(
-            state=state, request=request, response=response, error=error
-        )
+    def _retries(self, method: str) -> bool:
+        return method not in SHARED_BUDGET
 
 
 def make_client(
