@@ -113,11 +113,8 @@ class Served:
             return reply
 
         def updated() -> list[dict[str, Any]]:
-            return [
-                call
-                for call in self.slack.calls("views.update")[before:]
-                if call.get("view_id") == view.get("id")
-            ]
+            # Pages are submitted one at a time here, so the update that follows is this one.
+            return self.slack.calls("views.update")[before:]
 
         await self.until(updated)
         return {"response_action": "update", "view": updated()[-1]["view"]}
