@@ -56,6 +56,17 @@ async def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     raise AssertionError("timed out")
 
 
+def invitations_planned(engine: Engine, clock: FixedClock) -> tuple[SurveyService, Outbox]:
+    """An open round of two people whose invitations wait in the outbox."""
+    service = SurveyService(engine, clock)
+    service.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
+    service.import_participants("Chemo", parse_csv_text(PEOPLE))
+    service.open_round("Chemo", MONDAY + timedelta(days=14))
+    outbox = Outbox(engine, clock)
+    plan_invitations(service, outbox)
+    return service, outbox
+
+
 def test_a_lease_is_about_a_minute() -> None:
     assert timedelta(seconds=30) <= LEASE <= timedelta(minutes=1)
 
@@ -63,12 +74,7 @@ def test_a_lease_is_about_a_minute() -> None:
 async def test_a_slow_sender_keeps_its_leases_and_nothing_is_sent_twice(
     engine: Engine, clock: FixedClock
 ) -> None:
-    service = SurveyService(engine, clock)
-    service.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
-    service.import_participants("Chemo", parse_csv_text(PEOPLE))
-    service.open_round("Chemo", MONDAY + timedelta(days=14))
-    outbox = Outbox(engine, clock)
-    plan_invitations(service, outbox)
+    service, outbox = invitations_planned(engine, clock)
     chat = HeldPlatform()
     ann, bob = (chat.add_user(Email(e)) for e in ("ann@nhs.net", "bob@nhs.net"))
     chat.held = {ann, bob}
@@ -102,12 +108,7 @@ async def test_a_slow_sender_keeps_its_leases_and_nothing_is_sent_twice(
 async def test_a_crashed_senders_messages_are_settled_after_a_minute(
     engine: Engine, clock: FixedClock
 ) -> None:
-    service = SurveyService(engine, clock)
-    service.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
-    service.import_participants("Chemo", parse_csv_text(PEOPLE))
-    service.open_round("Chemo", MONDAY + timedelta(days=14))
-    outbox = Outbox(engine, clock)
-    plan_invitations(service, outbox)
+    service, outbox = invitations_planned(engine, clock)
     chat = FakeChatPlatform(Platform.SLACK)
     users = [chat.add_user(Email(e)) for e in ("ann@nhs.net", "bob@nhs.net")]
     service.remember_platform_ids(

@@ -134,6 +134,20 @@ def pg_engine() -> Iterator[Engine]:
         yield engine
 
 
+def through(proxy: CuttableProxy, engine: Engine, slack: FakeSlack, tmp_path: Path) -> Settings:
+    """Settings for a server that reaches ``engine`` only through ``proxy``."""
+    return Settings(
+        database_url=engine.url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+            hide_password=False
+        ),
+        slack_bot_token=SecretStr(TOKEN),
+        slack_signing_secret=SecretStr(SECRET),
+        slack_api_url=slack.url,
+        tick=0.2,
+        reports_dir=tmp_path / "reports",
+    )
+
+
 @pytest.mark.postgres
 async def test_serve_survives_a_database_outage(pg_engine: Engine, tmp_path: Path) -> None:
     engine = pg_engine
@@ -142,17 +156,7 @@ async def test_serve_survives_a_database_outage(pg_engine: Engine, tmp_path: Pat
     await proxy.start()
     async with FakeSlack.start(token=TOKEN) as slack, aiohttp.ClientSession() as session:
         users = {e: slack.add_user(e) for e in ["ann@nhs.net", "bob@nhs.net", "cy@nhs.net"]}
-        settings = Settings(
-            database_url=engine.url.set(host="127.0.0.1", port=proxy.port).render_as_string(
-                hide_password=False
-            ),
-            slack_bot_token=SecretStr(TOKEN),
-            slack_signing_secret=SecretStr(SECRET),
-            slack_api_url=slack.url,
-            tick=0.2,
-            reports_dir=tmp_path / "reports",
-        )
-        rt = ObservedRuntime(settings, clock=clock)
+        rt = ObservedRuntime(through(proxy, engine, slack, tmp_path), clock=clock)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         stop = asyncio.Event()
@@ -305,17 +309,7 @@ async def serving_through(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> AsyncIterator[Serving]:
-    settings = Settings(
-        database_url=engine.url.set(host="127.0.0.1", port=proxy.port).render_as_string(
-            hide_password=False
-        ),
-        slack_bot_token=SecretStr(TOKEN),
-        slack_signing_secret=SecretStr(SECRET),
-        slack_api_url=slack.url,
-        tick=0.2,
-        reports_dir=tmp_path / "reports",
-    )
-    rt = ObservedRuntime(settings, clock=clock)
+    rt = ObservedRuntime(through(proxy, engine, slack, tmp_path), clock=clock)
     port = free_port()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(rt, "127.0.0.1", port, stop))
