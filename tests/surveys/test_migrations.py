@@ -39,6 +39,14 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     assert diff == []
 
 
+SURVEY_AND_ROLE = (
+    "INSERT INTO surveys (id, name, instrument, min_group_size, timezone, created_at)"
+    " VALUES (1, 'S', '{}', 5, 'Europe/London', :now)",
+    "INSERT INTO roles (id, survey_id, name, position) VALUES (1, 1, 'R', 0)",
+)
+"""Survey 1 with role 1, written as raw SQL at any revision (the models are the newest)."""
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # sqlite3's datetime adapter
 def test_accounts_shared_before_the_upgrade_are_cleared_for_a_fresh_look_up(
     empty_engine: Engine,
@@ -50,16 +58,8 @@ def test_accounts_shared_before_the_upgrade_are_cleared_for_a_fresh_look_up(
     migrate.upgrade(empty_engine, "0005")
     now = datetime(2026, 12, 4, tzinfo=UTC)
     with empty_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO surveys (id, name, instrument, min_group_size, timezone, created_at)"
-                " VALUES (1, 'S', '{}', 5, 'Europe/London', :now)"
-            ),
-            {"now": now},
-        )
-        conn.execute(
-            text("INSERT INTO roles (id, survey_id, name, position) VALUES (1, 1, 'R', 0)")
-        )
+        for sql in SURVEY_AND_ROLE:
+            conn.execute(text(sql), {"now": now})
         for pid, slack in ((1, "U1"), (2, "U1"), (3, "U2")):
             conn.execute(
                 text(
@@ -107,16 +107,8 @@ def test_chat_identities_move_into_their_own_table_and_back(empty_engine: Engine
     now = datetime(2026, 12, 4, tzinfo=UTC)
     people = ((1, "U1", None), (2, None, "aad-2"), (3, "U3", "aad-3"), (4, None, None))
     with empty_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO surveys (id, name, instrument, min_group_size, timezone, created_at)"
-                " VALUES (1, 'S', '{}', 5, 'Europe/London', :now)"
-            ),
-            {"now": now},
-        )
-        conn.execute(
-            text("INSERT INTO roles (id, survey_id, name, position) VALUES (1, 1, 'R', 0)")
-        )
+        for sql in SURVEY_AND_ROLE:
+            conn.execute(text(sql), {"now": now})
         for pid, slack, teams in people:
             conn.execute(
                 text(
@@ -161,9 +153,7 @@ def test_upgrading_a_database_with_answers_keeps_every_row(empty_engine: Engine)
     later = datetime(2026, 12, 18, tzinfo=UTC)
     with empty_engine.begin() as conn:
         for sql in (
-            "INSERT INTO surveys (id, name, instrument, min_group_size, timezone, created_at)"
-            " VALUES (1, 'S', '{}', 5, 'Europe/London', :now)",
-            "INSERT INTO roles (id, survey_id, name, position) VALUES (1, 1, 'R', 0)",
+            *SURVEY_AND_ROLE,
             "INSERT INTO participants (id, survey_id, email, name, role_id, platform,"
             " slack_user_id, created_at, updated_at) VALUES (1, 1, 'a@x.org', 'A', 1, 'slack',"
             " 'U1', :now, :now)",
