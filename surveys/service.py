@@ -420,14 +420,16 @@ class SurveyService:
             return self._view(uow, invitation_id)
 
     def _view(self, uow: UnitOfWork, invitation_id: InvitationId) -> InvitationView:
-        invitation = uow.invitations.get(invitation_id)
-        round_ = uow.rounds.get(invitation.round_id)
-        survey = uow.surveys.get_by_id(round_.survey_id)
-        participant = uow.participants.get(invitation.participant_id)
-        pages = uow.answers.pages(invitation_id)
-        done = [r for r, scores in pages.items() if len(scores) == len(survey.instrument.items)]
+        found = uow.views.parts(invitation_id)
+        items = len(found.survey.instrument.items)
+        done = [r for r, scores in found.pages.items() if len(scores) == items]
         return InvitationView(
-            survey, round_, invitation, participant, progress_of(invitation, done), pages
+            found.survey,
+            found.round,
+            found.invitation,
+            found.participant,
+            progress_of(found.invitation, done),
+            found.pages,
         )
 
     def views_for_user(self, platform: Platform, user_id: str) -> list[InvitationView]:
