@@ -41,6 +41,13 @@ from surveys.model import Email, Platform
 
 log = logging.getLogger(__name__)
 
+SDK_LOG: Final = logging.getLogger("rcbot.slack_sdk")
+"""The logger rcbot's Slack client hands slack_sdk, at INFO. slack_sdk formats a debug line
+of each request's and each response's whole payload whenever its logger's *own* level is
+unset (checking ``logger.level``, not whether anything would be logged): CPU on every call,
+and payloads that hold a person's answers, which must never reach a log."""
+SDK_LOG.setLevel(logging.INFO)
+
 OUTBOX_EVENT: Final = "rcbot_outbox"
 DIRECTORY_TTL: Final = 600.0
 """Seconds a copy of the workspace's user list is reused."""
@@ -150,6 +157,7 @@ def make_client(
         token=token,
         base_url=base_url,
         session=session,
+        logger=SDK_LOG,
         retry_handlers=[
             _IdempotentConnectionErrorRetry(max_retry_count=max_retries),
             _UnsharedRateLimitRetry(max_retry_count=max_retries),
