@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import Any, Protocol, Unpack
+from typing import Any, Protocol
 
 from sqlalchemy import (
     CompoundSelect,
@@ -782,7 +782,7 @@ _INVITATION_ROW = (
 participant's role and the survey's instrument as text: one row."""
 
 
-def _tables(row: Row[Unpack[tuple[Any, ...]]]) -> list[SimpleNamespace]:
+def _tables(row: Row[*tuple[Any, ...]]) -> list[SimpleNamespace]:
     """The columns of each of ``_VIEW_TABLES`` in a row of ``_INVITATION_ROW``."""
     return [
         SimpleNamespace(**dict(zip(keys, row[part], strict=True)))
