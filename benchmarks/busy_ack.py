@@ -38,8 +38,9 @@ from bot.delivery.dispatch import Dispatcher, plan_invitations
 from bot.platforms.slack import render
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
-from bot.publishing.publisher import Publisher
+from bot.publishing.publisher import AnalysisProcess, Publisher
 from bot.web.app import build_web_app
+from bot.web.server import settle_heap
 from surveys.dimensions import DIMENSIONS
 from surveys.importing import parse_csv_text
 from surveys.model import Email, Platform
@@ -252,8 +253,14 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
 
     slack.set_limits(slack_limits(args))
     dispatcher = Dispatcher(service, world.outbox, {Platform.SLACK: platform})
-    publisher = Publisher(service, PublishJobs(world.engine, service.clock), reports)
+    # As `rcbot serve` publishes (RCBOT_ANALYSIS_PROCESS, on by default): the analysis in a
+    # process of its own, at a lower priority.
+    analysing = AnalysisProcess(world.engine.url.render_as_string(hide_password=False))
+    publisher = Publisher(
+        service, PublishJobs(world.engine, service.clock), reports, analyse=analysing
+    )
     stop = asyncio.Event()
+    settle_heap()  # as `rcbot serve` does once it is ready
 
     async def fan_out() -> None:
         while not stop.is_set():
@@ -270,8 +277,6 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
         await publisher.run_due()
         analysis["seconds"] = time.perf_counter() - began
 
-    sent_before = len(world.outbox.items(kinds=[], states=[]))
-    del sent_before
     background = [asyncio.create_task(fan_out())]
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")
@@ -294,6 +299,7 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
     finally:
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
+        analysing.close()
         for runner in runners:
             await runner.cleanup()
         await session.close()

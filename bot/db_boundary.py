@@ -2,11 +2,18 @@
 
 ``rcbot serve`` answers Slack (3 s) and Teams (15 s) from one asyncio event loop, and the
 database is reached through SQLAlchemy's blocking engine. **Every** piece of database work
-reached from that loop (a request handler, an owner command, the dispatcher, the scheduler's
-jobs) goes through :func:`run_db`, which runs it in a small bounded thread pool, so a slow
-query or a busy database never stops the loop from acknowledging the next request::
+reached from that loop goes through this module, which runs it in a small bounded thread
+pool, so a slow query or a busy database never stops the loop from acknowledging the next
+request. There are two lanes, each its own pool:
 
-    outcome = await run_db(answering.submit, invitation, Platform.SLACK, user, role, values)
+* :func:`run_db` for work a person is waiting for (a button press, a page, an owner command,
+  a health check)::
+
+      outcome = await run_db(answering.submit, invitation, Platform.SLACK, user, role, values)
+
+* :func:`run_background_db` for work nobody is waiting on this second (the dispatcher's
+  sending, the scheduler's jobs, publishing a round), so that a 5,000-person fan-out keeping
+  every one of its threads busy never makes a press or a page queue behind it.
 
 Rules of thumb:
 
@@ -35,7 +42,11 @@ from typing import Final
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 MAX_THREADS: Final = 8
-"""At most this many database calls at once; below SQLAlchemy's default pool (5 + 10)."""
+"""At most this many database calls at once for people waiting (:func:`run_db`)."""
+
+BACKGROUND_THREADS: Final = 4
+"""At most this many for background work (:func:`run_background_db`); with MAX_THREADS,
+below SQLAlchemy's default pool (5 + 10 connections)."""
 
 SERVING: contextvars.ContextVar[bool] = contextvars.ContextVar("rcbot_serving", default=False)
 """True while the web server or the scheduler runs code on the event loop; the test guard
@@ -56,28 +67,40 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-_pool: ThreadPoolExecutor | None = None
+_pools: dict[str, ThreadPoolExecutor] = {}
 _pool_lock = threading.Lock()
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
+def _executor(lane: str, size: int) -> ThreadPoolExecutor:
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="rcbot-db")
-        return _pool
+        pool = _pools.get(lane)
+        if pool is None:
+            pool = _pools[lane] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=lane)
+        return pool
 
 
-async def run_db[**P, T](fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run ``fn(*args, **kwargs)`` (blocking database work) off the event loop; a failed
-    database connection raises :class:`DatabaseUnavailable`."""
+async def _run[T](pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(pool, work)
     except DBAPIError as exc:
         if is_unavailable(exc):
             raise DatabaseUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
         raise
+
+
+async def run_db[**P, T](fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``fn(*args, **kwargs)`` (blocking database work someone is waiting for) off the
+    event loop; a failed database connection raises :class:`DatabaseUnavailable`."""
+    pool = _executor("rcbot-db", MAX_THREADS)
+    return await _run(pool, functools.partial(fn, *args, **kwargs))
+
+
+async def run_background_db[**P, T](fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """:func:`run_db` for background work (sending, scheduled jobs, publishing), in a pool of
+    its own, so it never holds up the database work of the people waiting on the server."""
+    pool = _executor("rcbot-db-background", BACKGROUND_THREADS)
+    return await _run(pool, functools.partial(fn, *args, **kwargs))
 
 
 def on_loop_thread() -> bool:

@@ -78,10 +78,11 @@ class Settings(BaseSettings):
     file_link_days: int = Field(30, gt=0, le=3650, validation_alias=_env("RCBOT_FILE_LINK_DAYS"))
     """How long a link to a published file (Teams card images, the owners' workbook) works."""
     tick: float | None = Field(None, gt=0, validation_alias=_env("RCBOT_TICK_SECONDS"))
-    analysis_process: bool = Field(True, validation_alias=_env("RCBOT_ANALYSIS_PROCESS"))
-    """Analyse closed rounds in a separate process (pandas and matplotlib then never hold the
-    web server's interpreter lock); false: in a worker thread of the server's own process."""
     """How often (real seconds) the scheduler looks for due work."""
+    analysis_process: bool = Field(True, validation_alias=_env("RCBOT_ANALYSIS_PROCESS"))
+    """Analyse closed rounds in a separate process, at a lower scheduling priority (the
+    analysis then never holds the web server's interpreter lock, nor takes a core from its
+    acknowledgements); false: in a worker thread of the server's own process."""
 
     @property
     def tick_seconds(self) -> float:

@@ -7,7 +7,7 @@ invitation. Nobody is dropped silently: not found, not reachable and uncertain m
 visible to owners.
 
 The dispatcher runs on the event loop (sends are awaited), and every database step (claim,
-compose, record, cancel, mark) goes through :func:`bot.db_boundary.run_db`.
+compose, record, cancel, mark) goes through :func:`bot.db_boundary.run_background_db`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from bot.conversation import content
-from bot.db_boundary import run_db
+from bot.db_boundary import run_background_db
 from bot.messages import Attachment, Message, message_from_dict, message_to_dict
 from bot.platform import ChannelId, ChatPlatform, DeliveryError, MessageRef, PlatformUserId
 from surveys.delivery import Outbox
@@ -142,7 +142,7 @@ class Dispatcher:
         await self._recover(report)
         batches = 0
         while max_batches is None or batches < max_batches:
-            items = await run_db(self._claim, round_id, kinds)
+            items = await run_background_db(self._claim, round_id, kinds)
             if not items:
                 break
             batches += 1
@@ -157,7 +157,7 @@ class Dispatcher:
         ]
 
     async def _send_batch(self, items: list[OutboxItem], report: DrainReport) -> None:
-        people = await run_db(
+        people = await run_background_db(
             self.service.participants_by_id,
             [pid for i in items if (pid := i.recipient.participant_id) is not None],
         )
@@ -184,7 +184,7 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self.renew_seconds)
             try:
-                await run_db(self.outbox.renew, ids)
+                await run_background_db(self.outbox.renew, ids)
             except Exception as exc:  # the database is away: recovery settles what expires
                 log.warning("could not renew the outbox leases (%s)", type(exc).__name__)
 
@@ -213,7 +213,7 @@ class Dispatcher:
                 users[person.id] = new_ids[person.id] = found
             # Stored before anything is sent: crash recovery relies on it. An account that
             # another participant already holds is refused and reported to the owners.
-            refused = await run_db(self.service.remember_platform_ids, platform, new_ids)
+            refused = await run_background_db(self.service.remember_platform_ids, platform, new_ids)
             for participant_id, reason in refused.items():
                 users.pop(participant_id, None)
                 self._missing[participant_id] = reason
@@ -227,7 +227,7 @@ class Dispatcher:
         report: DrainReport,
     ) -> None:
         chat = self.platforms[item.platform]
-        message = await run_db(self._compose, item)
+        message = await run_background_db(self._compose, item)
         if message is None:
             return
         try:
@@ -268,7 +268,7 @@ class Dispatcher:
         "sending", which recovery settles without sending twice)."""
         sent, self._sent = self._sent, []
         if sent:
-            await run_db(self.outbox.mark_many_sent, sent)
+            await run_background_db(self.outbox.mark_many_sent, sent)
 
     def _compose(self, item: OutboxItem) -> Message | None:
         """The message to send: stored when planned, or composed now from fresh figures
@@ -316,15 +316,17 @@ class Dispatcher:
     ) -> None:
         if exc.uncertain:
             # It may have gone out: settled at the next drain like a crash (history first).
-            await run_db(self.outbox.mark_uncertain, item, exc.reason)
+            await run_background_db(self.outbox.mark_uncertain, item, exc.reason)
             report.retrying += 1
             return
         if exc.retry_after is not None and not exc.permanent:
             # Rate limited: not the message's fault, so it does not use up an attempt.
-            await run_db(self.outbox.release, item, timedelta(seconds=exc.retry_after))
+            await run_background_db(self.outbox.release, item, timedelta(seconds=exc.retry_after))
             report.retrying += 1
             return
-        state = await run_db(self.outbox.mark_failed, item, exc.reason, permanent=exc.permanent)
+        state = await run_background_db(
+            self.outbox.mark_failed, item, exc.reason, permanent=exc.permanent
+        )
         if state is OutboxState.PENDING:
             report.retrying += 1
             return
@@ -343,7 +345,7 @@ class Dispatcher:
         *,
         marked: bool = False,
     ) -> None:
-        await run_db(self._record_undeliverable, item, reason, state, marked)
+        await run_background_db(self._record_undeliverable, item, reason, state, marked)
         report.failed += 1
         report.problems.append((who, reason))
         log.warning("message %s not delivered: %s", item.key, reason)
@@ -365,7 +367,7 @@ class Dispatcher:
         One that keeps failing ends failed after :data:`~surveys.outbox.MAX_ATTEMPTS`; one
         the platform cannot check is left uncertain and reported.
         """
-        for item in await run_db(self.outbox.expired_leases):
+        for item in await run_background_db(self.outbox.expired_leases):
             chat = self.platforms.get(item.platform)
             try:
                 ref, unsent = (None, False) if chat is None else await self._look_up(chat, item)
@@ -374,7 +376,7 @@ class Dispatcher:
                     continue  # the platform cannot tell now: ask at the next drain
                 ref, unsent = None, False
             sent_ref = None if ref is None else ref.encode()
-            state, error = await run_db(self._settle, item, sent_ref, unsent)
+            state, error = await run_background_db(self._settle, item, sent_ref, unsent)
             if state is OutboxState.UNCERTAIN:
                 report.uncertain += 1
                 report.problems.append((str(item.recipient), error))
@@ -389,7 +391,7 @@ class Dispatcher:
         """(the message found in the platform's history, whether it surely was not sent)."""
         address = item.recipient
         if (pid := address.participant_id) is not None:
-            person = (await run_db(self.service.participants_by_id, [pid]))[pid]
+            person = (await run_background_db(self.service.participants_by_id, [pid]))[pid]
             user = platform_user(person)
             if user is None:
                 return None, True

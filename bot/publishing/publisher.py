@@ -10,13 +10,16 @@ any point publishes the round exactly once after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Final
 
-from bot.db_boundary import run_db
+from bot.db_boundary import run_background_db
 from bot.publishing.reporting import RoundReport, build_report, results_messages
 from surveys.model import RoundId
 from surveys.publishing import PublishJob, PublishJobs, PublishState
@@ -61,7 +64,7 @@ class Publisher:
         """Run every due job (or ``limit`` of them), one at a time, off the event loop."""
         done = 0
         while limit is None or done < limit:
-            if not await run_db(self.run_one):
+            if not await run_background_db(self.run_one):
                 break
             done += 1
         return done
@@ -128,10 +131,22 @@ def _analyse_there(database_url: str, survey: str, number: int, reports_dir: str
         engine.dispose()
 
 
+ANALYSIS_NICENESS: Final = 10
+"""How much lower the analysis process's scheduling priority is than the server's (``nice``):
+a round's analysis is background work, and on a small machine it must not take a core from
+the process acknowledging Slack and Teams."""
+
+
+def _lower_priority() -> None:
+    """In the analysis process, as it starts: best effort (not every system allows it)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(ANALYSIS_NICENESS)
+
+
 class AnalysisProcess:
-    """Analyses rounds in a process of its own (started on first use, then kept), so the
-    seconds of pandas and matplotlib a big round takes never hold the web server's
-    interpreter lock while it acknowledges Slack and Teams."""
+    """Analyses rounds in a process of its own (started on first use, then kept, at a lower
+    priority), so the seconds of pandas and drawing a big round takes never hold the web
+    server's interpreter lock, nor its CPU, while it acknowledges Slack and Teams."""
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
@@ -142,7 +157,9 @@ class AnalysisProcess:
     ) -> RoundReport:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
             )
         future = self._pool.submit(
             _analyse_there, self.database_url, survey, number, str(reports_dir)

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from bot.db_boundary import run_db
+from bot.db_boundary import run_background_db
 from bot.scheduling.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def publish() -> None:
         if lifecycle := _current():
             await lifecycle.publish()
             # Results that could not be delivered: the owners are told (once each).
-            await run_db(lifecycle.notify)
+            await run_background_db(lifecycle.notify)
 
 
 async def send() -> None:

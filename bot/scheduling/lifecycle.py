@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bot.db_boundary import run_db
+from bot.db_boundary import run_background_db
 from bot.delivery.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.publishing.publisher import Publisher
 from bot.scheduling.retention import Retention
@@ -99,13 +99,13 @@ class Lifecycle:
     async def tick(self) -> TickReport:
         """Every step once, in order; what the scheduler's jobs do, in one call."""
         report = TickReport()
-        report.opened = await run_db(self.open_rounds)
-        report.invited = await run_db(self.invite)
-        report.closed = await run_db(self.close_rounds)
+        report.opened = await run_background_db(self.open_rounds)
+        report.invited = await run_background_db(self.invite)
+        report.closed = await run_background_db(self.close_rounds)
         report.published = await self.publish()
-        report.notices = await run_db(self.notify)
-        report.reminders = await run_db(self.remind)
-        report.digests = await run_db(self.digest)
-        report.purged = await run_db(self.purge)
+        report.notices = await run_background_db(self.notify)
+        report.reminders = await run_background_db(self.remind)
+        report.digests = await run_background_db(self.digest)
+        report.purged = await run_background_db(self.purge)
         report.delivery = await self.send()
         return report

@@ -20,7 +20,7 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
 
-from bot.db_boundary import SERVING, run_db
+from bot.db_boundary import SERVING, run_background_db
 from bot.scheduling import jobs
 from bot.scheduling.leader import LeaderLock
 from bot.scheduling.lifecycle import Lifecycle
@@ -85,15 +85,15 @@ class SchedulerHost:
             await self._finish_running_jobs()
             self._stop()
             try:
-                await run_db(self.lock.release)
+                await run_background_db(self.lock.release)
             except Exception as exc:  # the database is gone: so is the lock
                 log.warning("could not release the leader lock (%s)", type(exc).__name__)
 
     async def _step(self) -> None:
         if not self.leading:
-            if await run_db(self.lock.try_acquire):
+            if await run_background_db(self.lock.try_acquire):
                 self._start()
-        elif not await run_db(self.lock.still_held):
+        elif not await run_background_db(self.lock.still_held):
             log.warning("lost scheduler leadership; stopping jobs")
             self._stop()
 
@@ -109,7 +109,7 @@ class SchedulerHost:
         if self.leading:
             self._stop()
             with contextlib.suppress(Exception):
-                await run_db(self.lock.release)
+                await run_background_db(self.lock.release)
 
     def _delay(self) -> float:
         if self.failures == 0:
@@ -152,7 +152,7 @@ class SchedulerHost:
         rounds: tuple[int, int] | None = None
         while self._scheduler is scheduler:
             try:
-                mark, due = await run_db(self.lifecycle.wake_signal)
+                mark, due = await run_background_db(self.lifecycle.wake_signal)
             except Exception as exc:  # an outage: the leader loop deals with it
                 log.debug("wake-up check failed (%s)", type(exc).__name__)
             else:

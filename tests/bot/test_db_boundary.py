@@ -1,0 +1,45 @@
+"""The database boundary's two lanes: background work (a fan-out, a round's publication)
+keeping all of its threads busy never makes the work of a person waiting queue behind it."""
+
+import asyncio
+import threading
+
+from bot.db_boundary import BACKGROUND_THREADS, run_background_db, run_db
+
+
+def test_a_press_is_served_while_every_background_thread_is_busy() -> None:
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def background_step() -> str:
+        started.release()
+        release.wait(timeout=60)
+        return "sent"
+
+    async def main() -> tuple[str, list[str]]:
+        busy = [
+            asyncio.ensure_future(run_background_db(background_step))
+            for _ in range(BACKGROUND_THREADS + 2)
+        ]
+        for _ in range(BACKGROUND_THREADS):  # the background lane is full
+            await asyncio.to_thread(started.acquire)
+        try:
+            answered = await asyncio.wait_for(run_db(lambda: "page saved"), timeout=30)
+        finally:
+            release.set()
+        return answered, list(await asyncio.gather(*busy))
+
+    answered, sent = asyncio.run(main())
+    assert answered == "page saved"
+    assert sent == ["sent"] * (BACKGROUND_THREADS + 2)
+
+
+def test_threads_of_each_lane_are_named_for_it() -> None:
+    async def main() -> tuple[str, str]:
+        here = await run_db(lambda: threading.current_thread().name)
+        there = await run_background_db(lambda: threading.current_thread().name)
+        return here, there
+
+    here, there = asyncio.run(main())
+    assert here.startswith("rcbot-db_")
+    assert there.startswith("rcbot-db-background_")
