@@ -940,7 +940,7 @@ def serve(
     Playground (anonymous, loopback --host only; see the README)."""
     import asyncio
 
-    from bot.web.server import check_anonymous
+    from bot.web.server import check_anonymous, settle_heap
     from bot.web.server import serve as run_server
 
     rt = runtime(ctx)
@@ -948,6 +948,7 @@ def serve(
     rt.service()  # the schema must be there before anything is served
 
     def ready(connected: Connected) -> None:
+        settle_heap()
         names = ", ".join(p.value for p in connected.platforms)
         out.print(f"rcbot: serving on http://{host}:{port} ({names}); Ctrl-C to stop.")
 

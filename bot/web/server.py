@@ -244,11 +244,13 @@ could wait the whole interval."""
 
 
 def settle_heap() -> None:
-    """Ready the interpreter for serving: exempt from garbage collection what starting made
-    (modules, the ORM's tables, the apps, SDK clients), which lives as long as the server
-    anyway, and shorten the interpreter lock's switch interval. Python's full collections stop
-    the event loop for as long as scanning the heap takes; without this, a busy server (a
-    fan-out and a big round's close) paused 50-70 ms several times a second."""
+    """Ready this process's interpreter for serving; ``rcbot serve`` calls it once it serves
+    (it changes the whole process, so the server function itself does not). It exempts from
+    garbage collection what starting made (modules, the ORM's tables, the apps, SDK
+    clients), which lives as long as the server anyway, and shortens the interpreter lock's
+    switch interval. Python's full collections stop the event loop for as long as scanning
+    the heap takes; without this, a busy server (a fan-out and a big round's close) paused
+    50-70 ms several times a second."""
     gc.collect()
     gc.freeze()
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -302,7 +304,6 @@ async def serve(
         port,
         ", ".join(p.value for p in connected.platforms),
     )
-    settle_heap()
     if on_ready is not None:
         on_ready(connected)
     scheduler = rt.scheduler(lifecycle)
