@@ -17,3 +17,16 @@ class Conflict(DomainError):
 
 class InvalidInput(DomainError):
     """A value given by the user is not acceptable."""
+
+
+def unknown_survey(name: str, known: list[str]) -> NotFound:
+    """No survey is called ``name``; the message lists the ``known`` ones."""
+    hint = f" (surveys: {', '.join(known)})" if known else " (there are no surveys yet)"
+    return NotFound(f"there is no survey called '{name}'{hint}")
+
+
+def no_round(survey: str, number: int | None) -> NotFound:
+    """``survey`` has no round ``number`` (None: no round at all)."""
+    if number is None:
+        return NotFound(f"'{survey}' has no rounds yet; run `rcbot round open`")
+    return NotFound(f"'{survey}' has no round {number}")

@@ -451,20 +451,58 @@ class RoundStatus:
         return self.completed / self.invited if self.invited else 0.0
 
 
+@dataclass(frozen=True)
+class InvitationCounts:
+    """How many of a round's invitations have one role and one delivery state, and how many
+    of those were started, completed and withdrawn (the status query counts these in the
+    database; :func:`summarise_responses` counts loaded invitations)."""
+
+    role: str
+    delivery: DeliveryState
+    invited: int
+    started: int
+    completed: int
+    withdrew: int
+    reminders_sent: int
+
+
+def summarise_counts(
+    survey_name: str,
+    role_names: Iterable[str],
+    min_group_size: int,
+    round_: Round,
+    counts: Iterable[InvitationCounts],
+) -> RoundStatus:
+    """Response counts overall and per role (roles in survey order, then any others)."""
+    by_name: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in role_names}
+    delivery: dict[DeliveryState, int] = dict.fromkeys(DeliveryState, 0)
+    reminders = 0
+    for c in counts:
+        reminders += c.reminders_sent
+        row = by_name.setdefault(c.role, [0, 0, 0, 0])
+        row[0] += c.invited
+        row[1] += c.started
+        row[2] += c.completed
+        row[3] += c.withdrew
+        delivery[c.delivery] += c.invited
+    by_role = tuple(RoleResponse(role, *c) for role, c in by_name.items() if c[0])
+    return RoundStatus(survey_name, round_, by_role, delivery, min_group_size, reminders)
+
+
 def summarise_responses(
     survey: Survey, round_: Round, invitations: Iterable[Invitation]
 ) -> RoundStatus:
-    """Response counts overall and per role (roles in survey order, then any others)."""
-    counts: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in survey.role_names}
-    delivery: dict[DeliveryState, int] = dict.fromkeys(DeliveryState, 0)
-    reminders = 0
-    for inv in invitations:
-        reminders += inv.reminders_sent
-        row = counts.setdefault(inv.role, [0, 0, 0, 0])
-        row[0] += 1
-        row[1] += inv.started
-        row[2] += inv.completed
-        row[3] += inv.withdrawn
-        delivery[inv.delivery] += 1
-    by_role = tuple(RoleResponse(role, *c) for role, c in counts.items() if c[0])
-    return RoundStatus(survey.name, round_, by_role, delivery, survey.min_group_size, reminders)
+    """Response counts overall and per role, from the round's invitations."""
+    counts = (
+        InvitationCounts(
+            inv.role,
+            inv.delivery,
+            1,
+            int(inv.started),
+            int(inv.completed),
+            int(inv.withdrawn),
+            inv.reminders_sent,
+        )
+        for inv in invitations
+    )
+    return summarise_counts(survey.name, survey.role_names, survey.min_group_size, round_, counts)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from surveys.clock import Clock, ensure_utc
-from surveys.errors import Conflict, InvalidInput, NotFound
+from surveys.errors import Conflict, InvalidInput, no_round
 from surveys.importing import (
     PLATFORM_ID_COLUMNS,
     ImportRejected,
@@ -52,9 +52,9 @@ from surveys.model import (
     parse_email,
     parse_scores,
     progress_of,
-    summarise_responses,
 )
 from surveys.outbox import Address, NewMessage, OutboxKind
+from surveys.persistence import status
 from surveys.persistence.repositories import AnswerRecord
 from surveys.persistence.uow import UnitOfWork
 from surveys.policy import ReminderPolicy
@@ -355,25 +355,21 @@ class SurveyService:
         if number is None:
             latest = uow.rounds.latest(survey.id)
             if latest is None:
-                raise NotFound(f"'{survey.name}' has no rounds yet; run `rcbot round open`")
+                raise no_round(survey.name, None)
             return latest
         for round_ in uow.rounds.for_survey(survey.id):
             if round_.number == number:
                 return round_
-        raise NotFound(f"'{survey.name}' has no round {number}")
+        raise no_round(survey.name, number)
 
     def round_status(self, survey_name: str, number: int | None = None) -> RoundStatus:
-        with self._uow() as uow:
-            survey = uow.surveys.get(survey_name)
-            round_ = self._round(uow, survey, number)
-            assert round_.id is not None
-            return summarise_responses(survey, round_, uow.invitations.for_round(round_.id))
+        """Response counts of round ``number`` (None: the latest), counted by the database."""
+        with status.engine_queries(self.engine) as query:
+            return status.round_status(query, survey_name, number)
 
     def status_of(self, round_id: RoundId) -> RoundStatus:
-        with self._uow() as uow:
-            round_ = uow.rounds.get(round_id)
-            survey = uow.surveys.get_by_id(round_.survey_id)
-            return summarise_responses(survey, round_, uow.invitations.for_round(round_id))
+        with status.engine_queries(self.engine) as query:
+            return status.status_of(query, round_id)
 
     def close_round(self, survey_name: str) -> Round:
         with self._uow() as uow:
