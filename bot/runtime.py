@@ -9,17 +9,13 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.settings import Settings
 from surveys.clock import Clock, SimulatedClock, SystemClock
 from surveys.model import Platform
-from surveys.persistence.db import make_engine, safe_url
-from surveys.persistence.orm import RuntimeStateRow
-from surveys.persistence.uow import UnitOfWork
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     # Imported where used: a command builds only what it needs (the scheduler, the
     # platforms, the analysis and its pictures), so quick commands start at once.
     from bot.files import PublishedFiles
@@ -29,6 +25,7 @@ if TYPE_CHECKING:
     from bot.scheduling.retention import Retention
     from bot.scheduling.scheduler import SchedulerHost
     from surveys.delivery import Outbox
+    from surveys.model import RoundStatus
     from surveys.publishing import PublishJobs
     from surveys.service import SurveyService
 
@@ -48,6 +45,8 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
+        from surveys.persistence.db import make_engine
+
         return make_engine(self.settings.database_url)
 
     @cached_property
@@ -64,6 +63,8 @@ class Runtime:
 
     @property
     def safe_database_url(self) -> str:
+        from surveys.persistence.db import safe_url
+
         return safe_url(self.settings.database_url)
 
     def service(self) -> SurveyService:
@@ -73,6 +74,23 @@ class Runtime:
 
         migrate.require_current(self.engine)
         return SurveyService(self.engine, self.clock)
+
+    def round_status(self, survey: str, number: int | None = None) -> RoundStatus:
+        """What ``service().round_status`` returns, for ``rcbot round status``: on a SQLite
+        file read at once with sqlite3 (no SQLAlchemy, no ORM), else through the service's
+        statements after the same schema check."""
+        from surveys.persistence import quick, status
+
+        found = quick.read(
+            self.settings.database_url, lambda query: status.round_status(query, survey, number)
+        )
+        if found is not None:
+            return found
+        from surveys.persistence import migrate
+
+        migrate.require_current(self.engine)
+        with status.engine_queries(self.engine) as query:
+            return status.round_status(query, survey, number)
 
     @cached_property
     def outbox(self) -> Outbox:
@@ -161,6 +179,12 @@ class Runtime:
 def shared_anchor(engine: Engine, start: datetime, scale: float) -> float:
     """The real time at which the simulated clock read ``start``: the first process to ask
     stores it, later ones read it, so every process shares one simulated clock."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from surveys.persistence.orm import RuntimeStateRow
+    from surveys.persistence.uow import UnitOfWork
+
     now = time.time()
     wanted = {"start": start.astimezone(UTC).isoformat(), "scale": scale}
     try:

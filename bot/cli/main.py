@@ -561,8 +561,7 @@ def round_status(
     number: Annotated[int | None, typer.Option("--round", help="Default: the latest.")] = None,
 ) -> None:
     """Response rate overall and per role (counts only, never who answered what)."""
-    service = runtime(ctx).service()
-    status = service.round_status(survey, number)
+    status = runtime(ctx).round_status(survey, number)
     r = status.round
     left = r.time_left(runtime(ctx).clock.now())
     title = f"Round {r.number} of '{survey}': {r.state.value}"

@@ -2,7 +2,8 @@
 
 Checking that a database is current (what every command does first) needs no Alembic: the
 revision is read from ``alembic_version`` with SQLAlchemy and the newest one from the
-migration files, so quick commands do not pay for importing Alembic.
+migration files, so quick commands do not pay for importing Alembic. The module imports
+SQLAlchemy only where it uses it: :func:`head_revision` needs none.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, inspect, text
-
 from surveys.errors import Conflict
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSION_TABLE = "alembic_version"
@@ -113,6 +113,8 @@ def _alembic_head() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The database's schema revision, None when it has no rcbot tables."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as connection:
         if not inspect(connection).has_table(VERSION_TABLE):
             return None

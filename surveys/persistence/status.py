@@ -1,12 +1,13 @@
 """A round's response counts, counted by the database in three statements.
 
-The statements are plain SQL with named parameters that SQLite and PostgreSQL both run;
-:func:`engine_queries` runs them through SQLAlchemy Core, so reading a status needs neither
-the ORM nor its mapped classes (about a quarter of a quick command's start-up), nor loads
-every invitation of the round. :func:`surveys.model.summarise_counts` holds the rules, as it
-does for :func:`surveys.model.summarise_responses`.
+The statements are plain SQL with named parameters that SQLite and PostgreSQL both run, so
+one text serves :meth:`surveys.service.SurveyService.round_status` (through SQLAlchemy,
+:func:`engine_queries`) and ``rcbot round status`` on a SQLite file (through the standard
+library's ``sqlite3``, :mod:`surveys.persistence.quick`), which must answer at once: it
+imports neither SQLAlchemy nor the ORM. :func:`surveys.model.summarise_counts` holds the
+rules, as it does for :func:`surveys.model.summarise_responses`.
 
-This module imports no SQLAlchemy itself.
+This module imports no SQLAlchemy itself (tests/bot/test_cli_imports.py checks it).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -127,12 +127,27 @@ def test_a_bad_import_exits_2_lists_every_row_and_writes_nothing(
         (["round", "open", "--survey", "Chemo", "--closes-at", "tomorrow"], "not an ISO date"),
         (["round", "open", "--survey", "Chemo", "--closes-in", "2d"], "no participants yet"),
         (["round", "status", "--survey", "Chemo"], "has no rounds yet"),
+        (["round", "status", "--survey", "Chemo", "--round", "7"], "'Chemo' has no round 7"),
+        (["round", "status", "--survey", "Nope"], "no survey called 'Nope' (surveys: Chemo)"),
         (["round", "close", "--survey", "Chemo"], "has no rounds yet"),
         (["survey", "rates", "Chemo", "--role", "Nurses"], "either --partners"),
     ],
 )
 def test_user_errors_exit_2_with_one_sentence(ready: Cli, args: list[str], message: str) -> None:
     assert message in ready(*args, code=2)
+
+
+def test_a_database_without_the_newest_schema_is_refused(cli: Cli, empty_engine: Engine) -> None:
+    """Quick commands check the schema too (round status reads SQLite without SQLAlchemy)."""
+    for args in (["round", "status", "--survey", "Chemo"], ["survey", "list"]):
+        assert "has no rcbot tables yet; run `rcbot init` first" in cli(*args, code=2)
+    cli("init")
+    with empty_engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    for args in (["round", "status", "--survey", "Chemo"], ["survey", "list"]):
+        out = cli(*args, code=2)
+        assert "the database schema is at revision older" in out
+        assert "run `rcbot db upgrade`" in out
 
 
 def test_round_rules_from_the_command_line(ready: Cli) -> None:

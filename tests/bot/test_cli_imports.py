@@ -36,15 +36,12 @@ HEAVY = (
 """Libraries no command needs merely to start (some commands import a few of them)."""
 
 ROOT = Path(__file__).resolve().parents[2]
+PEOPLE = "email,name,role\nann@nhs.net,Ann,Nurses\nbob@nhs.net,Bob,Doctors\n"
 
 
-def loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
-    """The top-level packages of ``HEAVY`` a fresh interpreter has loaded after ``code``."""
-    probe = (
-        f"{code}\n"
-        "import json, sys\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
-    )
+def modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """Every module a fresh interpreter has loaded after ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
     result = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -53,7 +50,12 @@ def loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
         cwd=ROOT,
         env=env,
     )
-    return set(json.loads(result.stdout.splitlines()[-1])) & set(HEAVY)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def loaded_after(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The top-level packages of ``HEAVY`` a fresh interpreter has loaded after ``code``."""
+    return {m.split(".")[0] for m in modules_after(code, env)} & set(HEAVY)
 
 
 def test_importing_the_command_line_loads_no_heavy_library() -> None:
@@ -79,21 +81,38 @@ def test_help_loads_no_heavy_library() -> None:
     assert loaded_after(run_cli("analyze", "--help")) == set()
 
 
-def test_round_status_needs_only_the_database(tmp_path: Path) -> None:
+def test_quick_commands_need_only_the_database(tmp_path: Path) -> None:
     """A quick database command loads SQLAlchemy, and nothing for analysis, migrations,
-    scheduling or chat platforms."""
+    scheduling or chat platforms; `rcbot round status` reads a SQLite file with sqlite3
+    alone (surveys.persistence.quick), not even SQLAlchemy."""
     import os
+    from datetime import UTC, datetime, timedelta
 
+    from surveys.clock import FixedClock
+    from surveys.importing import parse_csv_text
     from surveys.persistence import migrate
     from surveys.persistence.db import make_engine
+    from surveys.service import NewSurvey, SurveyService
 
     url = f"sqlite:///{tmp_path / 'rcbot.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
+    now = datetime.now(UTC)
+    service = SurveyService(engine, FixedClock(now))
+    service.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
+    service.import_participants("Chemo", parse_csv_text(PEOPLE))
+    service.open_round("Chemo", now + timedelta(days=14))
     engine.dispose()
     env = dict(os.environ, DATABASE_URL=url)
     assert loaded_after(run_cli("survey", "list"), env) == {"sqlalchemy"}
-    assert loaded_after(run_cli("round", "status", "--survey", "None"), env) == {"sqlalchemy"}
+    status = run_cli("round", "status", "--survey", "Chemo")
+    assert loaded_after(status, env) == set()
+    assert loaded_after(run_cli("round", "status", "--survey", "None"), env) == set()
+    # Any other database (here a URL with an option) is read with SQLAlchemy Core: still
+    # neither the ORM's mapped classes nor the survey service that imports them.
+    other = modules_after(status, dict(env, DATABASE_URL=url + "?timeout=5"))
+    assert "sqlalchemy.engine" in other
+    assert not {"sqlalchemy.orm", "surveys.persistence.orm", "surveys.service"} & other
 
 
 def commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:

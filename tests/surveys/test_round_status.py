@@ -1,17 +1,20 @@
 """A round's status, counted by the database, is what counting its invitations one by one
-gives (summarise_responses), on SQLite and PostgreSQL."""
+gives (summarise_responses), on SQLite and PostgreSQL, and on SQLite through sqlite3 alone
+(the quick read of `rcbot round status`) as through SQLAlchemy."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from surveys.clock import FixedClock
 from surveys.errors import NotFound
 from surveys.importing import parse_csv_text
 from surveys.model import DeliveryState, RoundStatus, summarise_responses
+from surveys.persistence import quick, status
 from surveys.persistence.orm import InvitationRow
 from surveys.persistence.uow import UnitOfWork
 from surveys.service import NewSurvey, SurveyService
@@ -86,3 +89,54 @@ def test_a_survey_without_rounds(engine: Engine, clock: FixedClock) -> None:
     svc.create_survey(NewSurvey("Chemo", owners=["lead@nhs.net"]))
     with pytest.raises(NotFound, match="'Chemo' has no rounds yet; run `rcbot round open`"):
         svc.round_status("Chemo")
+
+
+def sqlite_url(engine: Engine) -> str:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the quick read is for SQLite files")
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_the_quick_read_of_a_sqlite_file_gives_the_same(
+    service: SurveyService, engine: Engine, clock: FixedClock
+) -> None:
+    url = sqlite_url(engine)
+    assert quick.read(url, lambda q: status.round_status(q, "Chemo")) == service.round_status(
+        "Chemo"
+    )
+    service.close_round("Chemo")
+    assert quick.read(url, lambda q: status.round_status(q, "Chemo", 1)) == (
+        service.round_status("Chemo", 1)
+    )
+    with pytest.raises(NotFound, match=r"no survey called 'Chem' \(surveys: Chemo\)"):
+        quick.read(url, lambda q: status.round_status(q, "Chem"))
+
+
+def test_the_quick_read_leaves_anything_unusual_to_the_usual_way(
+    engine: Engine, tmp_path: Path
+) -> None:
+    url = sqlite_url(engine)
+    path = str(engine.url.database)
+    assert quick.read(url, lambda q: "read") == "read"
+    assert quick.sqlite_file(url) == Path(path)
+    for other in (
+        f"sqlite+pysqlite:///{path}",
+        f"sqlite:///{path}?timeout=1",
+        f"sqlite:///file:{path}",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///with%20space.db",
+        "postgresql://localhost/rcbot",
+    ):
+        assert quick.sqlite_file(other) is None, other
+        assert quick.read(other, lambda q: "read") is None, other
+    # A file that is not there is not created (the usual way creates it, private).
+    missing = tmp_path / "missing.db"
+    assert quick.read(f"sqlite:///{missing}", lambda q: "read") is None
+    assert not missing.exists()
+    # Not a database, or a schema that is not the newest: the usual way says what to do.
+    (tmp_path / "notes.db").write_text("not a database")
+    assert quick.read(f"sqlite:///{tmp_path / 'notes.db'}", lambda q: "read") is None
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    assert quick.read(url, lambda q: "read") is None
