@@ -1,15 +1,34 @@
-"""Configuration from the environment and ``.env`` (pydantic-settings). Secrets stay secret."""
+"""Configuration from the environment and a ``.env`` file in the working directory, checked
+by pydantic. Secrets stay secret.
+
+The variables are read here (:func:`environment`) rather than by pydantic-settings, whose
+import (asyncio and ssl with it, and every settings source it supports) was a fifth of a
+quick command's start-up. What it did for these settings is kept: a variable's name matches
+in any case, the environment wins over ``.env``, which python-dotenv reads (``${VAR}``
+expanded), a bare ``NAME`` line there sets nothing, and unknown variables are ignored.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from surveys.persistence import DEFAULT_DATABASE_URL
+
+ENV_FILE = Path(".env")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -22,10 +41,10 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+class Settings(BaseModel):
+    """Each field is read from the variable its alias names; :func:`load_settings` reads them."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, validate_default=True)
 
     database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=_env("DATABASE_URL"))
 
@@ -176,10 +195,37 @@ def explain(exc: ValidationError) -> str:
     return f"The setting {variable} {need}{shown}; fix it in the environment or .env."
 
 
+def variables() -> Iterator[str]:
+    """The names of the variables the settings are read from."""
+    for info in Settings.model_fields.values():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            yield from (name for name in alias.choices if isinstance(name, str))
+
+
+def environment(
+    environ: Mapping[str, str] | None = None, env_file: Path = ENV_FILE
+) -> dict[str, str]:
+    """The settings' variables that are set, by the names the fields know them by: from
+    ``env_file`` (when it exists), then from the environment, which wins."""
+    wanted = {name.lower(): name for name in variables()}
+    found: dict[str, str] = {}
+    if env_file.is_file() or env_file.is_fifo():
+        from dotenv import dotenv_values
+
+        for name, value in dotenv_values(env_file, encoding="utf-8").items():
+            if value is not None and name.lower() in wanted:
+                found[wanted[name.lower()]] = value
+    for name, value in (os.environ if environ is None else environ).items():
+        if name.lower() in wanted:
+            found[wanted[name.lower()]] = value
+    return found
+
+
 def load_settings() -> Settings:
     """The settings, or SettingsError naming the first malformed variable (never a
     traceback)."""
     try:
-        return Settings()
+        return Settings.model_validate(environment())
     except ValidationError as exc:
         raise SettingsError(explain(exc)) from None

@@ -107,6 +107,8 @@ def test_quick_commands_need_only_the_database(tmp_path: Path) -> None:
     assert loaded_after(run_cli("survey", "list"), env) == {"sqlalchemy"}
     status = run_cli("round", "status", "--survey", "Chemo")
     assert loaded_after(status, env) == set()
+    # Nor what pydantic-settings brought along to read the settings.
+    assert not {"asyncio", "ssl", "pydantic_settings"} & modules_after(status, env)
     assert loaded_after(run_cli("round", "status", "--survey", "None"), env) == set()
     # Any other database (here a URL with an option) is read with SQLAlchemy Core: still
     # neither the ORM's mapped classes nor the survey service that imports them.

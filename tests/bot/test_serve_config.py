@@ -16,7 +16,7 @@ from tests.fakes.slack_api import FakeSlack
 
 
 def settings(**kw: object) -> Settings:
-    return Settings(database_url="sqlite://", **kw)  # type: ignore[arg-type]
+    return Settings(database_url="sqlite://", **kw)
 
 
 @pytest.mark.parametrize(
