@@ -1,6 +1,7 @@
 """``rcbot``: set up surveys, import participants, run rounds, analyse results."""
 
-from __future__ import annotations
+# Annotations are objects, not strings (no `from __future__ import annotations`): typer reads
+# every command's signature on every run, and evaluated each string annotation twice (20 ms).
 
 import getpass
 import json
@@ -69,7 +70,7 @@ app.add_typer(teams_app, name="teams")
 SurveyOpt = Annotated[str, typer.Option("--survey", "-s", help="The survey's name.")]
 
 
-def settings(ctx: typer.Context) -> Settings:
+def settings(ctx: typer.Context) -> "Settings":
     """The settings, read once per command (every command reads them, for the log level)."""
     from bot.settings import SettingsError, load_settings
 
@@ -83,7 +84,7 @@ def settings(ctx: typer.Context) -> Settings:
     return loaded
 
 
-def runtime(ctx: typer.Context) -> Runtime:
+def runtime(ctx: typer.Context) -> "Runtime":
     """The database, clock and services, made when a command first needs them."""
     from bot.runtime import Runtime
 
@@ -641,7 +642,7 @@ def round_publish(
     _publish(rt, survey, round_.number)
 
 
-def _publish(rt: Runtime, survey: str, number: int) -> None:
+def _publish(rt: "Runtime", survey: str, number: int) -> None:
     """Publish now if no server runs (this process takes the scheduler's leader lock for
     the moment); otherwise leave it to the server's scheduler."""
     import asyncio
@@ -675,7 +676,7 @@ def _publish(rt: Runtime, survey: str, number: int) -> None:
         lock.release()
 
 
-async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
+async def _send_results(rt: "Runtime", round_id: "RoundId") -> int | None:
     """Send the round's result messages now; None when no chat platform is configured."""
     from bot.delivery.dispatch import Dispatcher
     from surveys.publishing import RESULT_KINDS
@@ -691,7 +692,9 @@ async def _send_results(rt: Runtime, round_id: RoundId) -> int | None:
         await connected.close()
 
 
-async def _connect_configured(rt: Runtime, files: PublishedFiles | None = None) -> Connected | None:
+async def _connect_configured(
+    rt: "Runtime", files: "PublishedFiles | None" = None
+) -> "Connected | None":
     """The configured chat platforms, connected; None when none is configured at all
     (messages then wait in the outbox). A platform configured wrongly stops the command
     with its one sentence."""
@@ -709,7 +712,7 @@ async def _connect_configured(rt: Runtime, files: PublishedFiles | None = None) 
         raise UserError(str(exc)[0].upper() + str(exc)[1:] + ".") from None
 
 
-def _print_results(rt: Runtime, survey: str, number: int) -> None:
+def _print_results(rt: "Runtime", survey: str, number: int) -> None:
     from bot.conversation.content import results_status
 
     service = rt.service()
@@ -946,7 +949,7 @@ def serve(
     check_anonymous(rt.settings, host)
     rt.service()  # the schema must be there before anything is served
 
-    def ready(connected: Connected) -> None:
+    def ready(connected: "Connected") -> None:
         settle_heap()
         names = ", ".join(p.value for p in connected.platforms)
         out.print(f"rcbot: serving on http://{host}:{port} ({names}); Ctrl-C to stop.")
