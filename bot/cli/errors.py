@@ -11,8 +11,6 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from surveys.errors import DomainError
-from surveys.importing import ImportRejected
-from surveys.instrument import InstrumentError
 
 USER_ERROR = 2
 
@@ -23,6 +21,10 @@ class UserError(Exception):
 
 def explain(exc: DomainError) -> str:
     """The message for a domain error, with the list of problems where there is one."""
+    # Imported here: only a command that failed needs them (the importer is 5 ms to load).
+    from surveys.importing import ImportRejected
+    from surveys.instrument import InstrumentError
+
     message = str(exc)
     message += "" if message.endswith(".") else "."
     if isinstance(exc, ImportRejected):
