@@ -87,6 +87,7 @@ from bot.platforms.slack import render
 from bot.platforms.slack.app import build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.web.app import build_web_app
+from bot.web.server import settle_heap
 from surveys.clock import SystemClock
 from surveys.delivery import Outbox
 from surveys.importing import parse_csv_text
@@ -673,7 +674,7 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             await loop.run_in_executor(pool, statistics.mean, [0.0])  # start the process
             for offset, (name, app) in enumerate(apps.items()):
-                gc.collect()  # the same clean start for each
+                settle_heap()  # as `rcbot serve` does once ready; the same start for each
                 slack.settle()
                 runner, url = await serve_app(build_web_app(world.engine, slack=app))
                 runners.append(runner)

@@ -155,16 +155,20 @@ class AnalysisProcess:
     def __call__(
         self, service: SurveyService, survey: str, number: int, reports_dir: Path
     ) -> RoundReport:
+        future = self.workers().submit(
+            _analyse_there, self.database_url, survey, number, str(reports_dir)
+        )
+        return future.result()
+
+    def workers(self) -> ProcessPoolExecutor:
+        """The analysis process (started now if it is not running)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_lower_priority,
             )
-        future = self._pool.submit(
-            _analyse_there, self.database_url, survey, number, str(reports_dir)
-        )
-        return future.result()
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:

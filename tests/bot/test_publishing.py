@@ -421,3 +421,18 @@ async def test_the_digest_says_where_the_last_rounds_results_are(world: World) -
     assert digests, "no digest was sent"
     assert "Results of the last closed round" in digests[0]
     assert "The summary of round 1 to slack:CLEAD was sent" in digests[0]
+
+
+def test_the_analysis_process_runs_at_a_lower_priority() -> None:
+    """A round's analysis is background work: on a small machine it must not take a core
+    from the server acknowledging Slack and Teams."""
+    import os
+
+    from bot.publishing.publisher import ANALYSIS_NICENESS, AnalysisProcess
+
+    analysis = AnalysisProcess("sqlite://")
+    try:
+        there = analysis.workers().submit(os.nice, 0).result(timeout=120)
+    finally:
+        analysis.close()
+    assert there == min(os.nice(0) + ANALYSIS_NICENESS, 19)
