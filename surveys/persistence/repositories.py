@@ -750,13 +750,19 @@ class InvitationParts:
     """The answers given so far, by partner role then dimension."""
 
 
-_VIEW_TABLES: tuple[FromClause, ...] = (
-    InvitationRow.__table__,
-    RoundRow.__table__,
-    ParticipantRow.__table__,
-    SurveyRow.__table__,
+_VIEW_TABLES: tuple[tuple[FromClause, type], ...] = (
+    (InvitationRow.__table__, _InvitationColumns),
+    (RoundRow.__table__, _RoundColumns),
+    (ParticipantRow.__table__, _ParticipantColumns),
+    (SurveyRow.__table__, _SurveyColumns),
 )
-_VIEW_KEYS = [tuple(column.key for column in table.columns) for table in _VIEW_TABLES]
+"""Each table the view reads, with the columns its mapper reads (the protocol's fields):
+no more, so that a survey's instrument or a round's stored aggregates (JSON, parsed on every
+read) are not read at all."""
+_VIEW_COLUMNS = [
+    [table.columns[name] for name in columns.__annotations__] for table, columns in _VIEW_TABLES
+]
+_VIEW_KEYS = [tuple(column.key for column in columns) for columns in _VIEW_COLUMNS]
 _VIEW_SLICES = [
     slice(start, start + len(keys))
     for start, keys in zip(
@@ -768,7 +774,7 @@ _VIEW_SLICES = [
 
 _INVITATION_ROW = (
     select(
-        *(column for table in _VIEW_TABLES for column in table.columns),
+        *(column for columns in _VIEW_COLUMNS for column in columns),
         RoleRow.name.label("participant_role"),
         cast(SurveyRow.instrument, Text).label("instrument_text"),
     )

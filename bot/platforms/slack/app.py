@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -133,18 +132,15 @@ def build_slack_app(
         await _tell_unavailable(platform, body)
         return None
 
-    @app.middleware
-    async def retries(
-        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        event_id = (req.body or {}).get("event_id")
+    def retried(body: dict[str, Any]) -> bool:
+        """Whether this event was handled already (Slack retries an event it thinks was not
+        acknowledged in time). Checked by the event listeners themselves, not by a global
+        middleware, which would cost every button press and page its own call."""
+        event_id = body.get("event_id")
         if event_id and not seen.first_time(str(event_id)):
-            log.info(
-                "Slack retry %s of event already handled", req.headers.get("x-slack-retry-num")
-            )
-            return BoltResponse(status=200, body="")
-        await next()
-        return None
+            log.info("Slack retry of event %s already handled", event_id)
+            return True
+        return False
 
     def after_ack(listener: Listener) -> Listener:
         """A button listener that acknowledges first and then reaches the database: an
@@ -308,8 +304,8 @@ def build_slack_app(
                     log.warning("could not update the invitation message: %s", exc.reason)
 
     @app.event("app_home_opened")
-    async def home(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home":
+    async def home(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if retried(body) or event.get("tab", "home") != "home":
             return
         await publish_home(event["user"])
 
