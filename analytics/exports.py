@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from .pipeline import Analysis
     from .trends import TrendOptions
 
-# openpyxl (the workbook) and matplotlib (the pictures, in :mod:`analytics.figures`) are
+# openpyxl (the workbook) and Pillow (the pictures, in :mod:`analytics.figures`) are
 # imported when a workbook or picture is made, not with this module: the server and quick
 # commands import it for its names and never draw.
 

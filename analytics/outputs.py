@@ -1,4 +1,4 @@
-"""The names of the files an analysis writes (importable without pandas or matplotlib)."""
+"""The names of the files an analysis writes (importable without pandas or Pillow)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from bot.web.server import Connected
     from surveys.model import RoundId
 
-# Each command imports what it needs when it runs (pandas, matplotlib, SQLAlchemy, Alembic,
+# Each command imports what it needs when it runs (pandas, Pillow, SQLAlchemy, Alembic,
 # the platform SDKs...), so `rcbot --help` and quick commands start at once;
 # tests/bot/test_cli_imports.py checks that importing this module pulls none of them in.
 

@@ -1,10 +1,10 @@
 """A process that draws an analysis's pictures and makes its workbook (``rcbot analyze``).
 
 It is forked from the command's process once pandas and the analytics are imported, so it
-starts at once with both, then imports and warms up matplotlib and openpyxl
+starts at once with both, then imports and warms up the drawing (Pillow) and openpyxl
 (:func:`analytics.exports.prepare_worker`) while the answers are read and scored; it splits
 the drawing with a fork of itself (:func:`analytics.exports.make_pictures_and_workbook`), so
-matplotlib is imported once. Forking is only safe while this process runs a single thread,
+they are imported once. Forking is only safe while this process runs a single thread,
 so the worker is started before any other thread (rich's progress spinner, for one); where
 it is not safe, or there is one core only, there is no worker and everything is drawn in this
 process: the files are the same.
