@@ -9,7 +9,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .frames import AnswersError, AnswersFileError, load_answers_csv, validate_answers
+    from .frames import (
+        Answers,
+        AnswersError,
+        AnswersFileError,
+        check_answers,
+        load_answers,
+        load_answers_csv,
+        validate_answers,
+    )
     from .pipeline import Analysis, analyze, round_summary, write_outputs
     from .scores import Bands
     from .suppression import Pooling
@@ -17,12 +25,15 @@ if TYPE_CHECKING:
 
 _MODULE_OF = {
     "Analysis": "pipeline",
+    "Answers": "frames",
     "AnswersError": "frames",
     "AnswersFileError": "frames",
     "Bands": "scores",
     "Pooling": "suppression",
     "TrendOptions": "trends",
     "analyze": "pipeline",
+    "check_answers": "frames",
+    "load_answers": "frames",
     "load_answers_csv": "frames",
     "round_summary": "pipeline",
     "validate_answers": "frames",
@@ -30,12 +41,15 @@ _MODULE_OF = {
 }
 __all__ = [
     "Analysis",
+    "Answers",
     "AnswersError",
     "AnswersFileError",
     "Bands",
     "Pooling",
     "TrendOptions",
     "analyze",
+    "check_answers",
+    "load_answers",
     "load_answers_csv",
     "round_summary",
     "validate_answers",

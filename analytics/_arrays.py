@@ -35,3 +35,13 @@ def distinct(keys: IntArray, space: int) -> IntArray:
         present[keys] = True
         return np.flatnonzero(present).astype(np.int64)
     return np.unique(keys).astype(np.int64)
+
+
+def has_repeats(keys: IntArray, space: int) -> bool:
+    """Whether any key in ``[0, space)`` occurs more than once."""
+    if keys.size < 2:
+        return False
+    if space <= max(_DENSE_FACTOR * keys.size, _DENSE_MINIMUM):
+        return bool(np.bincount(keys, minlength=space).max() > 1)
+    ordered = np.sort(keys)
+    return bool((ordered[1:] == ordered[:-1]).any())

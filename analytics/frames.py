@@ -3,8 +3,12 @@
 The normalised answers frame has one row per answer and the columns ``respondent``,
 ``respondent_role``, ``partner_role``, ``dimension`` (categoricals), ``score`` (float64, NaN =
 not applicable) and, when the input has it, ``team`` (categorical, missing = no team). The
-checks run over the distinct values of each column, so a million rows validate in about a
-second.
+checks run over the distinct values of each column and over integer codes, never cell by
+cell in Python.
+
+:func:`load_answers` and :func:`check_answers` return the normalised frame wrapped as
+:class:`Answers`, which :func:`analytics.pipeline.analyze` takes as it is instead of checking
+it again; any other frame is checked there.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import codecs
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +29,7 @@ import pandas as pd
 
 from surveys.dimensions import DIMENSIONS, MAX_SCORE, MIN_SCORE
 
-from ._arrays import unique_inverse
+from ._arrays import has_repeats, unique_inverse
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "respondent",
@@ -88,8 +93,43 @@ class AnswersFileError(AnswersError):
 # --------------------------------------------------------------------------- entry points
 
 
+class Answers:
+    """A normalised answers frame that passed every check (made only by :func:`load_answers`
+    and :func:`check_answers`), so it need not be checked again.
+
+    :attr:`frame` gives the frame; it is copy-on-write, so changing it changes a copy and
+    never what was checked.
+    """
+
+    __slots__ = ("_frame",)
+
+    def __init__(self, frame: pd.DataFrame, *, _checked: bool = False) -> None:
+        if not _checked:
+            raise TypeError("Answers come from load_answers or check_answers")
+        self._frame = frame
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self._frame.copy(deep=False)
+
+    def __len__(self) -> int:
+        return len(self._frame)
+
+    def nonempty(self, *, allow_empty: bool = False) -> pd.DataFrame:
+        """The frame; an empty one is refused unless ``allow_empty`` (as in
+        :func:`check_answers`)."""
+        if len(self._frame) == 0 and not allow_empty:
+            raise AnswersError([Problem("there are no answers")])
+        return self.frame
+
+
 def load_answers_csv(path: str | Path) -> pd.DataFrame:
-    """Read an answers CSV (UTF-8, optional BOM) and return the normalised answers frame.
+    """Read an answers CSV and return the normalised answers frame (see :func:`load_answers`)."""
+    return load_answers(path).frame
+
+
+def load_answers(path: str | Path) -> Answers:
+    """Read an answers CSV (UTF-8, optional BOM) and return the normalised answers.
 
     Raises :class:`AnswersFileError` naming the line and column of each problem. An empty
     ``score`` means not applicable (so does a row that stops before the score field);
@@ -132,11 +172,7 @@ def load_answers_csv(path: str | Path) -> pd.DataFrame:
     frame.columns = pd.Index(header)
     frame = frame.loc[:, [c for c in header if c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]]
 
-    blank = np.ones(len(frame), dtype=bool)
-    for column in frame.columns:
-        values = frame[column]
-        empty = np.asarray(values.cat.categories.str.strip() == "", dtype=bool)
-        blank &= np.append(empty, True)[values.cat.codes.to_numpy(dtype=np.int64)]
+    blank = _blank_rows(frame)
     if blank.all():
         problem = Problem("the file has a header but no answers", line=1)
         raise AnswersFileError([problem], source=source)
@@ -154,7 +190,25 @@ def load_answers_csv(path: str | Path) -> pd.DataFrame:
     rows = rows.copy(deep=False)
     at = list(rows.columns).index("respondent")
     rows.isetitem(at, _in_order_of_appearance(rows["respondent"]))
-    return _normalise(rows, locate, source=source, error_type=AnswersFileError)
+    return Answers(
+        _normalise(rows, locate, source=source, error_type=AnswersFileError), _checked=True
+    )
+
+
+def _blank_rows(frame: pd.DataFrame) -> BoolArray:
+    """Rows whose every field is empty or missing (a short row), from the columns' values:
+    there are none when some column has no such value (looked at first: fewest values)."""
+    empties: dict[str, BoolArray] = {}
+    for column in sorted(frame.columns, key=lambda c: len(frame[c].cat.categories)):
+        values = frame[column]
+        empty = np.asarray(values.cat.categories.str.strip() == "", dtype=bool)
+        if not (empty.any() or values.hasnans):
+            return np.zeros(len(frame), dtype=bool)
+        empties[column] = np.append(empty, True)  # code -1 (missing) is blank too
+    blank = np.ones(len(frame), dtype=bool)
+    for column, empty in empties.items():
+        blank &= empty[frame[column].cat.codes.to_numpy(dtype=np.int64)]
+    return blank
 
 
 def _in_order_of_appearance(values: pd.Series) -> pd.Categorical[Any]:
@@ -205,6 +259,11 @@ def _decode(raw: bytes, source: str) -> str:
 
 
 def validate_answers(answers: pd.DataFrame, *, allow_empty: bool = False) -> pd.DataFrame:
+    """Check an answers frame and return it normalised (see :func:`check_answers`)."""
+    return check_answers(answers, allow_empty=allow_empty).frame
+
+
+def check_answers(answers: pd.DataFrame, *, allow_empty: bool = False) -> Answers:
     """Check an answers frame built in memory and return it normalised.
 
     The CSV contract's rules apply: the five required columns, known dimensions, scores that
@@ -227,7 +286,8 @@ def validate_answers(answers: pd.DataFrame, *, allow_empty: bool = False) -> pd.
         return Problem(message, column=column, row=labels[row])
 
     columns = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in answers.columns]
-    return _normalise(answers[columns], locate, source="answers", error_type=AnswersError)
+    normalised = _normalise(answers[columns], locate, source="answers", error_type=AnswersError)
+    return Answers(normalised, _checked=True)
 
 
 # --------------------------------------------------------------------------- file helpers
@@ -301,6 +361,7 @@ _COLUMN_RANK = {name: i for i, name in enumerate((*REQUIRED_COLUMNS, *OPTIONAL_C
 
 
 _CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL_SEARCH = re.compile(_CONTROL).search
 
 
 @dataclass(frozen=True)
@@ -311,6 +372,8 @@ class _Text:
     labels: list[str]
 
     def has_control_character(self) -> BoolArray:
+        if not _CONTROL_SEARCH(" ".join(self.labels)):  # the usual case: none anywhere
+            return np.zeros(len(self.codes), dtype=bool)
         labels = pd.Series(self.labels, dtype=object)
         bad = labels.str.contains(_CONTROL, regex=True).to_numpy(dtype=bool)
         return np.append(bad, False)[self.codes]
@@ -321,14 +384,23 @@ class _Text:
 
 
 def _factorize_text(values: pd.Series) -> _Text:
+    codes: IntArray
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy(dtype=np.int64)
+        codes = np.asarray(values.cat.codes, dtype=np.int64)
         uniques: list[object] = values.cat.categories.tolist()
     else:
         raw_codes, raw_uniques = pd.factorize(values, use_na_sentinel=True)
         codes = np.asarray(raw_codes, dtype=np.int64)
         uniques = list(raw_uniques)
-    stripped = pd.Series([(u if isinstance(u, str) else str(u)).strip() for u in uniques])
+    texts = [u if isinstance(u, str) else str(u) for u in uniques]
+    stripped_texts = [u.strip() for u in texts]
+    if (
+        stripped_texts == texts
+        and "" not in stripped_texts
+        and len(set(stripped_texts)) == len(stripped_texts)
+    ):  # clean, not blank and distinct as text already (the usual case): the codes stand
+        return _Text(codes, stripped_texts)
+    stripped = pd.Series(stripped_texts, dtype=object)
     clean_codes, clean_uniques = pd.factorize(stripped)
     labels = [str(u) for u in clean_uniques]
     remap = np.append(np.asarray(clean_codes, dtype=np.int64), -1)  # -1 stays -1
@@ -465,8 +537,8 @@ def _consistency(
     key = ((respondent + 1) * n_partners + partner + 1) * len(DIMENSIONS) + dimension
     key[~valid] = 0
     space = n_respondents * n_partners * len(DIMENSIONS)
-    _, inverse = unique_inverse(key, space)
-    if (valid & (np.bincount(inverse)[inverse] > 1)).any():
+    if has_repeats(key[valid], space):
+        _, inverse = unique_inverse(key, space)
         first_seen = np.full(int(inverse.max(initial=0)) + 1, len(key), dtype=np.int64)
         np.minimum.at(first_seen, inverse, np.arange(len(key), dtype=np.int64))
         first_row = first_seen[inverse]

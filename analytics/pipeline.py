@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .frames import validate_answers
+from .frames import Answers, validate_answers
 from .reliability import Reliability, reliability
 from .scores import Bands, OverallScore, response_rates, score_round
 from .stored import compare_with_summary, summarise_round
@@ -73,11 +73,18 @@ def respondents_per_role(answers: pd.DataFrame) -> dict[str, int]:
     return {name: int(counts[i]) for i, name in enumerate(names)}
 
 
+def _checked(answers: pd.DataFrame | Answers, *, allow_empty: bool) -> pd.DataFrame:
+    """The normalised frame: checked here unless it was already (see :class:`Answers`)."""
+    if isinstance(answers, Answers):
+        return answers.nonempty(allow_empty=allow_empty)
+    return validate_answers(answers, allow_empty=allow_empty)
+
+
 def analyze(
-    answers: pd.DataFrame,
+    answers: pd.DataFrame | Answers,
     *,
     min_group: int = MIN_GROUP_DEFAULT,
-    previous: pd.DataFrame | None = None,
+    previous: pd.DataFrame | Answers | None = None,
     invitations: pd.DataFrame | None = None,
     bands: Bands | None = None,
     pooling: Pooling | None = None,
@@ -88,7 +95,8 @@ def analyze(
     """Score a round of answers and return every publishable figure.
 
     ``answers`` (and ``previous``, the previous round's answers) are long-form answer frames
-    (validated here, see :func:`analytics.frames.validate_answers`); ``invitations`` has one
+    (validated here, see :func:`analytics.frames.validate_answers`), or :class:`Answers`
+    already checked by :func:`analytics.frames.load_answers`; ``invitations`` has one
     row per invited respondent (``respondent``, ``role``, ``completed``, optional ``team``)
     for response rates. ``roles`` (for example every role of a survey) are listed in every
     table and picture even where nobody in them answered or was asked about, so a role or
@@ -103,7 +111,7 @@ def analyze(
     # With the roles or invitations known, a round without answers is scored like one whose
     # answers are all hidden: the same tables, pictures and notes.
     known = bool(roles) or invitations is not None
-    current = validate_answers(answers, allow_empty=known)
+    current = _checked(answers, allow_empty=known)
     listed = [str(r) for r in roles]
     if invitations is not None and "role" in invitations.columns:
         listed += [str(r).strip() for r in invitations["role"].dropna()]
@@ -114,7 +122,7 @@ def analyze(
     trends = None
     if previous is not None:
         before = score_round(
-            validate_answers(previous, allow_empty=True),
+            _checked(previous, allow_empty=True),
             min_group=min_group,
             bands=bands,
             group_of=plan,
@@ -143,7 +151,7 @@ def analyze(
 
 
 def round_summary(
-    answers: pd.DataFrame,
+    answers: pd.DataFrame | Answers,
     *,
     min_group: int = MIN_GROUP_DEFAULT,
     bands: Bands | None = None,
@@ -151,7 +159,7 @@ def round_summary(
 ) -> dict[str, Any]:
     """What later rounds' trends need from this round once its answers are deleted: only
     published means, respondent counts and standard errors (see :mod:`analytics.stored`)."""
-    current = validate_answers(answers)
+    current = _checked(answers, allow_empty=False)
     min_group = check_min_group(min_group)
     plan = plan_pooling(respondents_per_role(current), min_group, None)
     scores = score_round(current, min_group=min_group, bands=bands or Bands(), group_of=plan)

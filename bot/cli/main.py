@@ -894,7 +894,7 @@ def analyze(
     """Score an answers file: ties.csv, roles.csv, heat map, network, report.xlsx, report.md.
 
     Bad input stops with the line and column at fault, and nothing is written."""
-    from analytics import AnswersError, load_answers_csv, write_outputs
+    from analytics import AnswersError, load_answers, write_outputs
     from analytics import analyze as run_analysis
     from bot.cli.show import print_ties
     from bot.cli.workers import drawing_workers
@@ -904,8 +904,8 @@ def analyze(
     workers = drawing_workers()
     try:
         with err.status("Analysing answers and drawing the pictures..."):
-            current = load_answers_csv(answers)
-            before = load_answers_csv(previous) if previous is not None else None
+            current = load_answers(answers)
+            before = load_answers(previous) if previous is not None else None
             result = run_analysis(current, min_group=min_group, previous=before)
             files = write_outputs(result, out_dir, workers=workers)
     except AnswersError as exc:
