@@ -256,7 +256,9 @@ class Canvas:
             [self._xy(p) for p in points], fill=rgb(colour), width=self._width(width), joint="curve"
         )
 
-    def stroke(self, points: Sequence[Point], colour: str | Colour, width: float) -> None:
+    def stroke(
+        self, points: Sequence[Point] | npt.NDArray[np.float64], colour: str | Colour, width: float
+    ) -> None:
         """A thick curve through ``points`` as one filled outline (smoother than joined
         line segments)."""
         path = np.asarray(points, dtype=np.float64)
@@ -268,7 +270,7 @@ class Canvas:
         tangent = step / np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-12)[:, None]
         normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1) * (width / 2)
         outline = np.concatenate([path + normal, (path - normal)[::-1]]) * self.scale
-        self.draw.polygon([(float(x), float(y)) for x, y in outline], fill=rgb(colour))
+        self.draw.polygon(outline.ravel().tolist(), fill=rgb(colour))
 
     def polygon(
         self,
@@ -277,12 +279,14 @@ class Canvas:
         outline: str | Colour | None = None,
         width: float = 1.0,
     ) -> None:
-        self.draw.polygon(
-            [self._xy(p) for p in points],
-            fill=rgb(fill),
-            outline=None if outline is None else rgb(outline),
-            width=self._width(width) if outline is not None else 0,
-        )
+        corners = [self._xy(p) for p in points]
+        self.draw.polygon(corners, fill=rgb(fill))
+        if outline is not None:
+            # As a closed line: Pillow draws a polygon's wide outline through a mask the
+            # size of the whole picture, which costs more than the rest of a small shape.
+            self.draw.line(
+                [*corners, corners[0]], fill=rgb(outline), width=self._width(width), joint="curve"
+            )
 
     def hatch_rect(self, box: Box, colour: str | Colour, spacing: float = 9.0) -> None:
         """Diagonal lines (bottom left to top right) across ``box``."""

@@ -443,7 +443,7 @@ def _arc(start: Point, end: Point, bend: float, gap: float) -> npt.NDArray[np.fl
     p0, p2 = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
     dx, dy = p2 - p0
     control = (p0 + p2) / 2 + bend * np.array([dy, -dx])
-    t = np.linspace(0.0, 1.0, 121)[:, None]
+    t = np.linspace(0.0, 1.0, 61)[:, None]
     curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * control + t**2 * p2
     outside = (np.hypot(*(curve - p0).T) >= gap) & (np.hypot(*(curve - p2).T) >= gap)
     kept: npt.NDArray[np.float64] = curve[outside]
@@ -462,8 +462,7 @@ def _arrow(canvas: Canvas, points: npt.NDArray[np.float64], width: float, colour
     length, half = 10 + 1.6 * width, 4.5 + 0.9 * width
     base = tip - length * direction
     # The line stops inside the head, so its end does not poke through the tip.
-    along = np.hypot(*(points - tip).T) > length * 0.6
-    line = [(float(x), float(y)) for x, y in points[along]]
+    line = points[np.hypot(*(points - tip).T) > length * 0.6]
     head = [
         (float(tip[0]), float(tip[1])),
         (float(base[0] + half * normal[0]), float(base[1] + half * normal[1])),
