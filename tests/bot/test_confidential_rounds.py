@@ -161,7 +161,7 @@ def test_analyze_and_a_closed_round_agree_on_a_round_hitting_every_case(
     round's report must publish the same figures, and neither anything hidden."""
     from typer.testing import CliRunner
 
-    from bot.cli.main import app
+    from bot.cli.commands import app
     from bot.publishing.reporting import answers_frame
 
     roles = ["Nurse", "Pharmacist", "GP", "=Porter"]

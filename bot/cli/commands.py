@@ -894,31 +894,32 @@ def analyze(
     """Score an answers file: ties.csv, roles.csv, heat map, network, report.xlsx, report.md.
 
     Bad input stops with the line and column at fault, and nothing is written."""
-    from analytics import AnswersError, load_answers, write_outputs
-    from analytics import analyze as run_analysis
-    from bot.cli.show import print_ties
-    from bot.cli.workers import drawing_workers
+    from bot.cli.analysis import Job, run, take_early
+    from bot.cli.show import print_tie_table
 
     check_min_group(min_group)
-    # Started now, before the answers are read, so that they are ready to draw by then.
-    workers = drawing_workers()
+    job = Job(answers=answers, out_dir=out_dir, min_group=min_group, previous=previous)
+    # Started when rcbot started (see bot.cli.analysis), so it is ready by now.
+    early = take_early()
+    workers = None
+    if early is None:
+        from bot.cli.workers import drawing_workers
+
+        # Started now, before the answers are read and before the spinner's thread.
+        workers = drawing_workers()
     try:
         with err.status("Analysing answers and drawing the pictures..."):
-            current = load_answers(answers)
-            before = load_answers(previous) if previous is not None else None
-            result = run_analysis(current, min_group=min_group, previous=before)
-            files = write_outputs(result, out_dir, workers=workers)
-    except AnswersError as exc:
-        raise UserError(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise UserError(f"{exc.filename} does not exist.") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+            outcome = early.run(job) if early is not None else run(job, workers)
     finally:
         if workers is not None:
             workers.shutdown(cancel_futures=True)
-    print_ties(out, result)
-    out.print(f"Wrote {len(files)} files to {out_dir}.")
+    if outcome.crash is not None:
+        raise RuntimeError(f"rcbot analyze failed:\n{outcome.crash}")
+    if outcome.error is not None:
+        raise UserError(outcome.error)
+    assert outcome.table is not None
+    print_tie_table(out, outcome.table)
+    out.print(f"Wrote {outcome.files} files to {out_dir}.")
 
 
 # --- running -------------------------------------------------------------------------------
@@ -1020,10 +1021,3 @@ def demo(
     from bot.demo import run_demo
 
     asyncio.run(run_demo(out_dir, seed, out))
-
-
-def main() -> None:
-    # Everything rcbot creates (the SQLite database, reports, published copies) is for its
-    # own user only: 0600 files, 0700 folders.
-    os.umask(0o077)
-    app()

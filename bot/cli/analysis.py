@@ -1,0 +1,189 @@
+"""``rcbot analyze``: the analysis, and the process it runs in.
+
+Reading the command line and the settings takes rcbot about a third of a second (typer,
+rich, pydantic), and importing pandas as long again; one after the other, they would be half
+of what ``rcbot analyze`` takes on a million answers. So when the arguments start with
+``analyze``, :func:`start_early` forks at once, before anything else is imported: the fork
+(the analysis process) imports pandas and the analytics while the command line is read here,
+and then waits for its :class:`Job`. The command, once the arguments are checked, hands the
+job over (:func:`take_early`, :meth:`EarlyAnalysis.run`) and waits for the
+:class:`Outcome`, which it prints. The fork does nothing the user did not ask for: if no job
+comes (``--help``, a bad option or setting), it sees the pipe close, or is stopped when this
+process exits, having written nothing.
+
+Forking is only safe while a process runs a single thread: at the start of ``rcbot`` no
+thread has been started. Where forking is not possible or not useful (one core), or the
+command is run another way (the tests' ``CliRunner``), :func:`run` runs in the command's own
+process instead: the files and the output are the same.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pickle
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from bot.cli.show import TieTable
+
+
+@dataclass(frozen=True)
+class Job:
+    """What ``rcbot analyze`` was asked to do (arguments already checked)."""
+
+    answers: Path
+    out_dir: Path
+    min_group: int
+    previous: Path | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of a :class:`Job`: the tie table and the number of files written, or the
+    user's error in one sentence, or (a bug) the traceback of what went wrong."""
+
+    table: TieTable | None = None
+    files: int = 0
+    error: str | None = None
+    crash: str | None = None
+
+
+def run(job: Job, workers: Executor | None) -> Outcome:
+    """Read the answers, analyse them and write every file (``workers``: see
+    :func:`analytics.exports.write_all`); errors in the input become :attr:`Outcome.error`."""
+    from analytics import AnswersError, analyze, load_answers, write_outputs
+    from bot.cli.show import tie_table
+
+    try:
+        current = load_answers(job.answers)
+        before = load_answers(job.previous) if job.previous is not None else None
+        result = analyze(current, min_group=job.min_group, previous=before)
+        files = write_outputs(result, job.out_dir, workers=workers)
+    except AnswersError as exc:
+        return Outcome(error=str(exc))
+    except FileNotFoundError as exc:
+        return Outcome(error=f"{exc.filename} does not exist.")
+    except ValueError as exc:
+        return Outcome(error=str(exc))
+    return Outcome(table=tie_table(result), files=len(files))
+
+
+# --------------------------------------------------------------------------- early start
+
+
+@dataclass
+class EarlyAnalysis:
+    """The analysis process started by :func:`start_early`, seen from the command."""
+
+    pid: int
+    jobs: BinaryIO
+    outcomes: BinaryIO
+    done: bool = False
+
+    def run(self, job: Job) -> Outcome:
+        """Hand ``job`` over and wait for its outcome."""
+        self.done = True
+        try:
+            pickle.dump(job, self.jobs)
+            self.jobs.close()
+            outcome = pickle.load(self.outcomes)  # noqa: S301 (our own fork's answer)
+        except (EOFError, BrokenPipeError, pickle.UnpicklingError):
+            outcome = None
+        finally:
+            self.outcomes.close()
+            _, status = os.waitpid(self.pid, 0)
+        if not isinstance(outcome, Outcome):
+            code = os.waitstatus_to_exitcode(status)
+            outcome = Outcome(crash=f"the analysis process stopped unexpectedly ({code})")
+        return outcome
+
+    def stop(self) -> None:
+        """Stop the process if it was never given a job (the command stopped before)."""
+        if self.done:
+            return
+        self.done = True
+        self.jobs.close()
+        self.outcomes.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+_early: EarlyAnalysis | None = None
+
+
+def wants_early(argv: Sequence[str]) -> bool:
+    """Whether ``rcbot ARGV`` is an analysis worth starting before the command line is read."""
+    return (
+        bool(argv)
+        and argv[0] == "analyze"
+        and "--help" not in argv
+        and hasattr(os, "fork")
+        and (os.cpu_count() or 1) >= 2
+    )
+
+
+def start_early(argv: Sequence[str]) -> None:
+    """Fork the analysis process when ``argv`` (the arguments after ``rcbot``) asks for an
+    analysis; call before any thread starts and before heavy imports."""
+    global _early
+    if _early is not None or not wants_early(argv):
+        return
+    job_read, job_write = os.pipe()
+    outcome_read, outcome_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the analysis process: never returns
+        os.close(job_write)
+        os.close(outcome_read)
+        _serve(job_read, outcome_write)
+    os.close(job_read)
+    os.close(outcome_write)
+    _early = EarlyAnalysis(pid, os.fdopen(job_write, "wb"), os.fdopen(outcome_read, "rb"))
+    atexit.register(_early.stop)
+
+
+def take_early() -> EarlyAnalysis | None:
+    """The analysis process started for this command, if there is one (once)."""
+    global _early
+    early, _early = _early, None
+    return early
+
+
+def _serve(job_read: int, outcome_write: int) -> None:
+    """The analysis process: get ready, wait for the job, run it, answer, leave."""
+    status = 0
+    workers = None
+    try:
+        import analytics.exports
+        import analytics.pipeline  # noqa: F401 (imported while the command line is read)
+        from bot.cli.workers import drawing_workers
+
+        workers = drawing_workers()
+        with os.fdopen(job_read, "rb") as jobs:
+            try:
+                job = pickle.load(jobs)  # noqa: S301 (from the process that forked this one)
+            except EOFError:  # no job: the command stopped before it needed the analysis
+                return
+        try:
+            outcome = run(job, workers)
+        except Exception:
+            outcome = Outcome(crash=traceback.format_exc())
+        with os.fdopen(outcome_write, "wb") as answer:
+            pickle.dump(outcome, answer)
+    except BaseException:  # interrupted, or the command went away: leave quietly
+        status = 1
+    finally:
+        if workers is not None:
+            workers.shutdown(cancel_futures=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

@@ -1,0 +1,114 @@
+"""``rcbot analyze`` as deployed: its analysis process is started before the command line is
+read, does the work and reports back; the command's own process never imports pandas; bad
+input, a bad option or no job at all leave nothing written and no process behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli.analysis import wants_early
+from surveys.dimensions import DIMENSIONS
+from tests.processes import CLI, rcbot_env
+
+ANSWERS = "respondent,respondent_role,partner_role,dimension,score\n" + "".join(
+    f"r{i},Nurses,Doctors,{d},{3 + i % 2}\n" for i in range(6) for d in DIMENSIONS
+)
+ROOT = Path(__file__).resolve().parents[2]
+
+early = pytest.mark.skipif(
+    not wants_early(["analyze", "a.csv"]), reason="no analysis process here (no fork, one core)"
+)
+
+
+def rcbot(*args: str, cwd: Path, code: str = CLI) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=rcbot_env(COLUMNS="200"),
+        check=False,
+    )
+
+
+def test_only_an_analysis_starts_early() -> None:
+    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        assert not wants_early(["analyze", "a.csv", "--out", "o"])
+        return
+    assert wants_early(["analyze", "a.csv", "--out", "o"])
+    assert not wants_early(["analyze", "--help"])
+    assert not wants_early(["analyze", "a.csv", "--help"])
+    assert not wants_early(["round", "status", "--survey", "analyze"])
+    assert not wants_early([])
+
+
+@early
+def test_the_analysis_process_writes_the_files_and_the_command_prints_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "answers.csv").write_text(ANSWERS)
+    code = (
+        "import sys\n"
+        "try:\n"
+        f"    {CLI}\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = {'pandas', 'numpy', 'PIL', 'openpyxl'} & {m.split('.')[0] for m in sys.modules}\n"
+        "print('heavy:', sorted(heavy))\n"
+    )
+    result = rcbot("analyze", "answers.csv", "--out", "results", cwd=tmp_path, code=code)
+    assert result.returncode == 0, result.stderr
+    assert "Nurses" in result.stdout
+    assert "3.50" in result.stdout
+    assert "Wrote 9 files to results." in " ".join(result.stdout.split())
+    assert "heavy: []" in result.stdout  # pandas and the drawing ran in the analysis process
+    assert (tmp_path / "results" / "heatmap.png").exists()
+    assert (tmp_path / "results" / "ties.csv").read_text().startswith("respondent_role,")
+    assert (tmp_path / "results" / "ties.csv").stat().st_mode & 0o077 == 0  # rcbot's umask
+
+
+@early
+def test_bad_input_stops_with_the_line_at_fault_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text(
+        ANSWERS.replace("r2,Nurses,Doctors,timely,3", "r2,Nurses,Doctors,timely,7")
+    )
+    result = rcbot("analyze", "bad.csv", "--out", "results", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Error:" in result.stderr
+    assert "line" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists()
+    missing = rcbot("analyze", "nowhere.csv", "--out", "results", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "nowhere.csv" in missing.stderr
+    assert "cannot read the file" in missing.stderr
+
+
+@early
+def test_an_analysis_process_without_a_job_leaves_with_the_command(tmp_path: Path) -> None:
+    """A bad option stops the command before it hands over the job: its analysis process,
+    started already, is stopped and reaped, having written nothing."""
+    (tmp_path / "answers.csv").write_text(ANSWERS)
+    code = (
+        "import atexit, sys\n"
+        "from bot.cli import analysis\n"
+        "def report():\n"
+        "    early = analysis._early\n"
+        "    print('pid', early.pid if early is not None else None, flush=True)\n"
+        "atexit.register(report)  # runs after the command's own exit handlers (LIFO)\n"
+        f"{CLI}\n"
+    )
+    result = rcbot(
+        "analyze", "answers.csv", "--out", "results", "--min-group", "2", cwd=tmp_path, code=code
+    )
+    assert result.returncode == 2
+    assert "between 3 and 25" in result.stderr
+    pid = int(result.stdout.split("pid", 1)[1].split()[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped by the command on its way out
+    assert not (tmp_path / "results").exists()
