@@ -26,14 +26,13 @@ import pickle
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
-if TYPE_CHECKING:
-    from bot.cli.show import TieTable
+from bot.cli.show import TieTable  # plain data: no rich, no pandas
 
 
 @dataclass(frozen=True)
@@ -48,18 +47,22 @@ class Job:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What came of a :class:`Job`: the tie table and the number of files written, or the
-    user's error in one sentence, or (a bug) the traceback of what went wrong."""
+    """What came of a :class:`Job`: the number of files written, or the user's error in one
+    sentence, or (a bug) the traceback of what went wrong."""
 
-    table: TieTable | None = None
     files: int = 0
     error: str | None = None
     crash: str | None = None
 
 
-def run(job: Job, workers: Executor | None) -> Outcome:
+TableReady = Callable[[TieTable], None]
+
+
+def run(job: Job, workers: Executor | None, table_ready: TableReady) -> Outcome:
     """Read the answers, analyse them and write every file (``workers``: see
-    :func:`analytics.exports.write_all`); errors in the input become :attr:`Outcome.error`."""
+    :func:`analytics.exports.write_all`); errors in the input become :attr:`Outcome.error`.
+    The tie table goes to ``table_ready`` as soon as it is known, before the files are
+    written, so that it can be laid out for the terminal meanwhile."""
     from analytics import AnswersError, analyze, load_answers, write_outputs
     from bot.cli.show import tie_table
 
@@ -67,6 +70,7 @@ def run(job: Job, workers: Executor | None) -> Outcome:
         current = load_answers(job.answers)
         before = load_answers(job.previous) if job.previous is not None else None
         result = analyze(current, min_group=job.min_group, previous=before)
+        table_ready(tie_table(result))
         files = write_outputs(result, job.out_dir, workers=workers)
     except AnswersError as exc:
         return Outcome(error=str(exc))
@@ -74,7 +78,7 @@ def run(job: Job, workers: Executor | None) -> Outcome:
         return Outcome(error=f"{exc.filename} does not exist.")
     except ValueError as exc:
         return Outcome(error=str(exc))
-    return Outcome(table=tie_table(result), files=len(files))
+    return Outcome(files=len(files))
 
 
 # --------------------------------------------------------------------------- early start
@@ -89,13 +93,18 @@ class EarlyAnalysis:
     outcomes: BinaryIO
     done: bool = False
 
-    def run(self, job: Job) -> Outcome:
-        """Hand ``job`` over and wait for its outcome."""
+    def run(self, job: Job, table_ready: TableReady) -> Outcome:
+        """Hand ``job`` over and wait for its outcome (as :func:`run`)."""
         self.done = True
+        outcome: object = None
         try:
             pickle.dump(job, self.jobs)
             self.jobs.close()
+            # The tie table, when the analysis gets that far, then the outcome.
             outcome = pickle.load(self.outcomes)  # noqa: S301 (our own fork's answer)
+            if isinstance(outcome, TieTable):
+                table_ready(outcome)
+                outcome = pickle.load(self.outcomes)  # noqa: S301
         except (EOFError, BrokenPipeError, pickle.UnpicklingError):
             outcome = None
         finally:
@@ -173,11 +182,16 @@ def _serve(job_read: int, outcome_write: int) -> None:
                 job = pickle.load(jobs)  # noqa: S301 (from the process that forked this one)
             except EOFError:  # no job: the command stopped before it needed the analysis
                 return
-        try:
-            outcome = run(job, workers)
-        except Exception:
-            outcome = Outcome(crash=traceback.format_exc())
         with os.fdopen(outcome_write, "wb") as answer:
+
+            def table_ready(table: TieTable) -> None:
+                pickle.dump(table, answer)
+                answer.flush()
+
+            try:
+                outcome = run(job, workers, table_ready)
+            except Exception:
+                outcome = Outcome(crash=traceback.format_exc())
             pickle.dump(outcome, answer)
     except BaseException:  # interrupted, or the command went away: leave quietly
         status = 1

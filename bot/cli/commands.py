@@ -895,7 +895,7 @@ def analyze(
 
     Bad input stops with the line and column at fault, and nothing is written."""
     from bot.cli.analysis import Job, run, take_early
-    from bot.cli.show import print_tie_table
+    from bot.cli.show import TieTable, print_tie_table
 
     check_min_group(min_group)
     job = Job(answers=answers, out_dir=out_dir, min_group=min_group, previous=previous)
@@ -907,9 +907,20 @@ def analyze(
 
         # Started now, before the answers are read and before the spinner's thread.
         workers = drawing_workers()
+    table: list[str] = []
+
+    def table_ready(ties: TieTable) -> None:
+        """Lay the table out while the files are written; it is shown once they are."""
+        with out.capture() as captured:
+            print_tie_table(out, ties)
+        table.append(captured.get())
+
     try:
         with err.status("Analysing answers and drawing the pictures..."):
-            outcome = early.run(job) if early is not None else run(job, workers)
+            if early is not None:
+                outcome = early.run(job, table_ready)
+            else:
+                outcome = run(job, workers, table_ready)
     finally:
         if workers is not None:
             workers.shutdown(cancel_futures=True)
@@ -917,8 +928,7 @@ def analyze(
         raise RuntimeError(f"rcbot analyze failed:\n{outcome.crash}")
     if outcome.error is not None:
         raise UserError(outcome.error)
-    assert outcome.table is not None
-    print_tie_table(out, outcome.table)
+    out.file.write("".join(table))
     out.print(f"Wrote {outcome.files} files to {out_dir}.")
 
 
