@@ -741,8 +741,9 @@ def make_pictures_and_workbook(analysis: Analysis, directory: Path) -> None:
     """:func:`write_all`'s task for its worker: every picture and the workbook, in two
     processes at once (this one and a fork of it, which shares what it has imported)."""
     pictures = picture_names(analysis)
-    # About half the work each: the heat map (the slowest) and the trend; the others.
-    forked = [n for n in (NETWORK_PNG, DIMENSIONS_PNG) if n in pictures] + [REPORT_XLSX]
+    # About half the work each: the heat map, the trend and the workbook; the network map
+    # (the slowest picture with many roles) and the dimensions.
+    forked = [n for n in (HEATMAP_PNG, TREND_PNG) if n in pictures] + [REPORT_XLSX]
     here = [n for n in pictures if n not in forked]
     if not hasattr(os, "fork"):
         _draw(analysis, directory, [*forked, *here])

@@ -53,7 +53,7 @@ def test_a_drawing_that_fails_in_the_worker_writes_nothing(
     def broken(analysis: Analysis, path: Path) -> Path:
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(fig, "network_map", broken)  # before the fork: the worker has it too
+    monkeypatch.setattr(fig, "heatmap", broken)  # before the fork: the worker has it too
     workers = drawing_workers()
     if workers is None:
         pytest.skip("no worker process here (one core, or threads running)")
