@@ -1,8 +1,8 @@
 """A small drawing surface for the figures, on Pillow.
 
-Everything is drawn at twice the picture's size and scaled down at the end (Lanczos), so
-lines, arcs and text come out smooth. Coordinates are in pixels of the final picture,
-``(0, 0)`` at the top left. Text uses the scalable font Pillow bundles
+Shapes are drawn at twice the picture's size and scaled down at the end, so lines and arcs
+come out smooth; text is then written at the final size, on top. Coordinates are in pixels
+of the final picture, ``(0, 0)`` at the top left. Text uses the scalable font Pillow bundles
 (``ImageFont.load_default(size=...)``); it covers printable ASCII, so other characters are
 written as their closest ASCII form (``é`` as ``e``, a dash as ``-``) or ``?``: a name
 never turns into empty boxes.
@@ -18,7 +18,7 @@ import math
 import textwrap
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
@@ -207,6 +207,7 @@ class Canvas:
         self.width, self.height, self.scale = width, height, scale
         self.image = Image.new("RGB", (width * scale, height * scale), WHITE)
         self.draw = ImageDraw.Draw(self.image)
+        self._text: list[_Lines | _Rotated] = []
 
     def _xy(self, point: Point) -> tuple[float, float]:
         return (point[0] * self.scale, point[1] * self.scale)
@@ -333,12 +334,12 @@ class Canvas:
 
     def measure(self, text: str, size: float, *, spacing: float = 1.2) -> tuple[float, float]:
         """Width and height of (possibly several lines of) text, in picture pixels."""
-        face = font(size * self.scale)
+        face = font(size)
         lines = drawable(text).split("\n")
         ascent, descent = face.getmetrics()
         width = max(face.getlength(line) for line in lines)
         height = ascent + descent + (len(lines) - 1) * (ascent + descent) * spacing
-        return width / self.scale, height / self.scale
+        return width, height
 
     def text(
         self,
@@ -359,8 +360,11 @@ class Canvas:
         ``t``/``m``/``b`` down (lines are aligned the same way across). ``angle`` turns the
         text about that point, counter-clockwise in degrees. ``background`` fills the
         text's box (with a little margin) first.
+
+        Text goes on top of every shape: it is drawn at the final size (FreeType smooths it
+        itself) once the shapes are scaled down, which takes a quarter of the work.
         """
-        face = font(size * self.scale)
+        face = font(size)
         lines = drawable(text).split("\n")
         ascent, descent = face.getmetrics()
         step = (ascent + descent) * spacing
@@ -371,73 +375,90 @@ class Canvas:
         ax = {"l": 0.0, "m": block_w / 2, "r": block_w}[across]
         ay = {"t": 0.0, "m": block_h / 2, "b": block_h}[down]
         # Bold: the text again a little to the right (keeps small digits open).
-        shifts = (0.0, max(1.0, size * self.scale / 36)) if bold else (0.0,)
-        fill = rgb(colour)
+        shifts = (0.0, max(0.5, size / 36)) if bold else (0.0,)
+        written = _Lines(
+            (at[0] - ax, at[1] - ay), tuple(lines), tuple(widths), step, across, face,
+            rgb(colour), shifts, None if background is None else rgb(background),
+        )  # fmt: skip
         if angle == 0:
-            x, y = self._xy(at)
-            origin = (x - ax, y - ay)
-            target = self.draw
-        else:
-            pad = 4 + round(shifts[-1])
-            layer = Image.new("L", (math.ceil(block_w) + 2 * pad, math.ceil(block_h) + 2 * pad), 0)
-            origin = (float(pad), float(pad))
-            target = ImageDraw.Draw(layer)
-        if background is not None and angle == 0:
-            margin = 2 * self.scale
-            self.draw.rectangle(
-                (
-                    origin[0] - margin,
-                    origin[1] - margin,
-                    origin[0] + block_w + margin,
-                    origin[1] + block_h + margin,
-                ),
-                fill=rgb(background),
-            )
-        for k, (line, width) in enumerate(zip(lines, widths, strict=True)):
-            offset = {"l": 0.0, "m": (block_w - width) / 2, "r": block_w - width}[across]
-            for shift in shifts:
-                target.text(
-                    (origin[0] + offset + shift, origin[1] + k * step),
-                    line,
-                    font=face,
-                    fill=fill if angle == 0 else 255,
-                    anchor="la",
-                )
-        if angle == 0:
-            s = self.scale
-            return (
-                origin[0] / s,
-                origin[1] / s,
-                (origin[0] + block_w) / s,
-                (origin[1] + block_h) / s,
-            )
-        self._paste_rotated(layer, (origin[0] + ax, origin[1] + ay), at, angle, fill)
+            self._text.append(written)
+            return written.box
+        pad = 4
+        layer = Image.new("L", (math.ceil(block_w) + 2 * pad, math.ceil(block_h) + 2 * pad), 0)
+        replace(written, origin=(pad, pad), fill=255).write(ImageDraw.Draw(layer))
+        self._text.append(_Rotated(layer, (pad + ax, pad + ay), at, angle, rgb(colour)))
         return (at[0], at[1], at[0], at[1])
-
-    def _paste_rotated(
-        self, layer: Image.Image, pivot: Point, at: Point, angle: float, colour: Colour
-    ) -> None:
-        """Turn the text mask ``layer`` about ``pivot`` (in the layer) and paste it in
-        ``colour`` so that the pivot lands on ``at``."""
-        turned = layer.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
-        theta = math.radians(angle)
-        dx, dy = pivot[0] - layer.width / 2, pivot[1] - layer.height / 2
-        # counter-clockwise on screen (y grows downwards)
-        rx = dx * math.cos(theta) + dy * math.sin(theta)
-        ry = -dx * math.sin(theta) + dy * math.cos(theta)
-        px, py = turned.width / 2 + rx, turned.height / 2 + ry
-        x, y = self._xy(at)
-        self.image.paste(colour, (round(x - px), round(y - py)), mask=turned)
 
     # output ----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
         """Scale down to the final size (each pixel the mean of the ``scale`` x ``scale``
-        pixels drawn for it) and write a PNG."""
+        pixels drawn for it), write the text on it and save it as a PNG."""
         target = Path(path)
         final = self.image.reduce(self.scale) if self.scale > 1 else self.image
+        draw = ImageDraw.Draw(final)
+        for item in self._text:
+            item.draw(final, draw)
         final.save(target, format="PNG", compress_level=3)
         return target
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Lines of text to write on the final picture (see :meth:`Canvas.text`)."""
+
+    origin: Point
+    lines: tuple[str, ...]
+    widths: tuple[float, ...]
+    step: float
+    across: str
+    face: ImageFont.FreeTypeFont
+    fill: Colour | int
+    shifts: tuple[float, ...]
+    background: Colour | None
+
+    @property
+    def box(self) -> Box:
+        (x, y), width = self.origin, max(self.widths)
+        ascent, descent = self.face.getmetrics()
+        return (x, y, x + width, y + ascent + descent + (len(self.lines) - 1) * self.step)
+
+    def draw(self, image: Image.Image, draw: ImageDraw.ImageDraw) -> None:
+        if self.background is not None:
+            left, top, right, bottom = self.box
+            draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=self.background)
+        self.write(draw)
+
+    def write(self, draw: ImageDraw.ImageDraw) -> None:
+        block = max(self.widths)
+        for k, (line, width) in enumerate(zip(self.lines, self.widths, strict=True)):
+            offset = {"l": 0.0, "m": (block - width) / 2, "r": block - width}[self.across]
+            for shift in self.shifts:
+                xy = (self.origin[0] + offset + shift, self.origin[1] + k * self.step)
+                draw.text(xy, line, font=self.face, fill=self.fill, anchor="la")
+
+
+@dataclass(frozen=True)
+class _Rotated:
+    """A text mask to turn about ``pivot`` (in the mask) and paste in ``colour`` so that the
+    pivot lands on ``at``."""
+
+    layer: Image.Image
+    pivot: Point
+    at: Point
+    angle: float
+    colour: Colour
+
+    def draw(self, image: Image.Image, draw: ImageDraw.ImageDraw) -> None:
+        turned = self.layer.rotate(self.angle, resample=Image.Resampling.BICUBIC, expand=True)
+        theta = math.radians(self.angle)
+        dx = self.pivot[0] - self.layer.width / 2
+        dy = self.pivot[1] - self.layer.height / 2
+        # counter-clockwise on screen (y grows downwards)
+        rx = dx * math.cos(theta) + dy * math.sin(theta)
+        ry = -dx * math.sin(theta) + dy * math.cos(theta)
+        px, py = turned.width / 2 + rx, turned.height / 2 + ry
+        image.paste(self.colour, (round(self.at[0] - px), round(self.at[1] - py)), mask=turned)
 
 
 def _steps(start: float, stop: float, spacing: float) -> Iterable[float]:

@@ -17,6 +17,7 @@ what a picture shows without reading pixels.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,6 @@ from .canvas import (
     ColourScale,
     Point,
     blend,
-    font,
     nice_ticks,
     rgb,
     text_colour,
@@ -243,12 +243,17 @@ TICK = 10 * POINT
 
 
 def warm_up() -> None:
-    """Load the fonts and draw a little text, so that the first real picture of this
-    process does not pay for it."""
-    canvas = Canvas(60, 20)
-    for size in (TITLE, SUBTITLE, AXIS_TITLE, LEGEND):
-        canvas.text((1, 1), "RC 3.50 n<5", size)
-        font(size * canvas.scale)
+    """Draw a little of everything on a small picture and write it to nowhere, so that the
+    first real picture of this process does not pay for loading the fonts and the PNG
+    writer."""
+    canvas = Canvas(80, 40)
+    for size in (TITLE, SUBTITLE, AXIS_TITLE, LEGEND, _font_size(6), _font_size(12)):
+        canvas.text((1, 1), "RC 3.50\nn<5", size, bold=True)
+    canvas.text((40, 20), "Role", TICK, anchor="rt", angle=30)
+    _hidden(canvas, (2, 2, 30, 30))
+    _arrow(canvas, np.array([[5.0, 5.0], [30.0, 20.0], [60.0, 30.0]]), 3.0, rgb("#74add1"))
+    canvas.scale_bar((70, 2, 78, 38), _colour_scale(Scale(3.5, 4.0)))
+    canvas.save(os.devnull)
 
 
 def _colour_scale(scale: Scale) -> ColourScale:
@@ -626,7 +631,8 @@ def draw_dimensions(data: DimensionData, path: str | Path) -> Path:
     scale = data.scale
     positions = np.arange(len(DIMENSIONS))[::-1].astype(float)
     positions[len(COMMUNICATION) :] -= 0.5  # a gap between communication and relationship
-    y_low, y_high = float(positions.min()) - 0.8, float(positions.max()) + 0.8
+    # (more room above: the bands' names go there)
+    y_low, y_high = float(positions.min()) - 0.8, float(positions.max()) + 1.0
 
     def px(value: float) -> float:
         return left + (value - MIN_SCORE) / (MAX_SCORE - MIN_SCORE) * (right - left)
