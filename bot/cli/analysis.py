@@ -91,11 +91,13 @@ class EarlyAnalysis:
     pid: int
     jobs: BinaryIO
     outcomes: BinaryIO
-    done: bool = False
+    given: bool = False
+    reaped: bool = False
 
     def run(self, job: Job, table_ready: TableReady) -> Outcome:
-        """Hand ``job`` over and wait for its outcome (as :func:`run`)."""
-        self.done = True
+        """Hand ``job`` over and wait for its outcome (as :func:`run`). The process may still
+        be winding down (its drawing worker) when this returns: :meth:`stop` waits for it."""
+        self.given = True
         outcome: object = None
         try:
             pickle.dump(job, self.jobs)
@@ -109,25 +111,34 @@ class EarlyAnalysis:
             outcome = None
         finally:
             self.outcomes.close()
-            _, status = os.waitpid(self.pid, 0)
         if not isinstance(outcome, Outcome):
-            code = os.waitstatus_to_exitcode(status)
+            code = os.waitstatus_to_exitcode(self._reap())
             outcome = Outcome(crash=f"the analysis process stopped unexpectedly ({code})")
         return outcome
 
     def stop(self) -> None:
-        """Stop the process if it was never given a job (the command stopped before)."""
-        if self.done:
-            return
-        self.done = True
-        self.jobs.close()
-        self.outcomes.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
+        """When this process exits: stop the analysis process if it was never given a job
+        (the command stopped before it needed one), and wait for it to end. It is asked to
+        stop (SIGTERM) rather than killed, so that it ends its drawing worker too."""
+        if not self.given:
+            self.given = True
+            self.jobs.close()
+            self.outcomes.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+        self._reap()
+
+    def _reap(self) -> int:
+        if self.reaped:
+            return 0
+        self.reaped = True
+        _, status = os.waitpid(self.pid, 0)
+        return status
 
 
 _early: EarlyAnalysis | None = None
+_early_pid: int | None = None
+"""The analysis process's id, for tests."""
 
 
 def wants_early(argv: Sequence[str]) -> bool:
@@ -144,7 +155,7 @@ def wants_early(argv: Sequence[str]) -> bool:
 def start_early(argv: Sequence[str]) -> None:
     """Fork the analysis process when ``argv`` (the arguments after ``rcbot``) asks for an
     analysis; call before any thread starts and before heavy imports."""
-    global _early
+    global _early, _early_pid
     if _early is not None or not wants_early(argv):
         return
     job_read, job_write = os.pipe()
@@ -157,6 +168,7 @@ def start_early(argv: Sequence[str]) -> None:
     os.close(job_read)
     os.close(outcome_write)
     _early = EarlyAnalysis(pid, os.fdopen(job_write, "wb"), os.fdopen(outcome_read, "rb"))
+    _early_pid = pid
     atexit.register(_early.stop)
 
 
@@ -167,16 +179,35 @@ def take_early() -> EarlyAnalysis | None:
     return early
 
 
+class _Stopped(Exception):
+    """The command stopped before it gave this process a job (SIGTERM, see
+    :meth:`EarlyAnalysis.stop`)."""
+
+
 def _serve(job_read: int, outcome_write: int) -> None:
     """The analysis process: get ready, wait for the job, run it, answer, leave."""
     status = 0
     workers = None
+    stopping = False
+    starting_worker = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if not starting_worker:  # else it is stopped once it is known, see below
+            raise _Stopped
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         import analytics.exports
         import analytics.pipeline  # noqa: F401 (imported while the command line is read)
         from bot.cli.workers import drawing_workers
 
+        starting_worker = True
         workers = drawing_workers()
+        starting_worker = False
+        if stopping:
+            raise _Stopped
         with os.fdopen(job_read, "rb") as jobs:
             try:
                 job = pickle.load(jobs)  # noqa: S301 (from the process that forked this one)
@@ -193,10 +224,10 @@ def _serve(job_read: int, outcome_write: int) -> None:
             except Exception:
                 outcome = Outcome(crash=traceback.format_exc())
             pickle.dump(outcome, answer)
-    except BaseException:  # interrupted, or the command went away: leave quietly
+    except BaseException:  # stopped, interrupted, or the command went away: leave quietly
         status = 1
     finally:
-        if workers is not None:
+        if workers is not None:  # ends the worker too, so that it is not left behind
             workers.shutdown(cancel_futures=True)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 
-def drawing_workers() -> ProcessPoolExecutor | None:
-    """A started worker process, or None where forking it is not safe or not useful."""
+def _start_worker() -> None:
+    """In the worker: a plain SIGTERM (the forking process may handle it its own way), then
+    get ready to draw."""
     from analytics.exports import prepare_worker
 
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    prepare_worker()
+
+
+def drawing_workers() -> ProcessPoolExecutor | None:
+    """A started worker process, or None where forking it is not safe or not useful."""
     if (
         "fork" not in multiprocessing.get_all_start_methods()
         or threading.active_count() > 1
@@ -32,7 +40,7 @@ def drawing_workers() -> ProcessPoolExecutor | None:
     workers = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("fork"),
-        initializer=prepare_worker,
+        initializer=_start_worker,
     )
     with warnings.catch_warnings():
         # Python counts the threads of the operating system: numpy's BLAS keeps a pool of

@@ -26,6 +26,7 @@ early = pytest.mark.skipif(
 
 
 def rcbot(*args: str, cwd: Path, code: str = CLI) -> subprocess.CompletedProcess[str]:
+    # A process left behind would hold the output pipes open: fail rather than wait for it.
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
@@ -33,6 +34,7 @@ def rcbot(*args: str, cwd: Path, code: str = CLI) -> subprocess.CompletedProcess
         cwd=cwd,
         env=rcbot_env(COLUMNS="200"),
         check=False,
+        timeout=300,
     )
 
 
@@ -54,12 +56,14 @@ def test_the_analysis_process_writes_the_files_and_the_command_prints_them(
     (tmp_path / "answers.csv").write_text(ANSWERS)
     code = (
         "import sys\n"
+        "from bot.cli import analysis\n"
         "try:\n"
         f"    {CLI}\n"
         "except SystemExit:\n"
         "    pass\n"
         "heavy = {'pandas', 'numpy', 'PIL', 'openpyxl'} & {m.split('.')[0] for m in sys.modules}\n"
         "print('heavy:', sorted(heavy))\n"
+        "print('pid', analysis._early_pid)\n"
     )
     result = rcbot("analyze", "answers.csv", "--out", "results", cwd=tmp_path, code=code)
     assert result.returncode == 0, result.stderr
@@ -70,6 +74,9 @@ def test_the_analysis_process_writes_the_files_and_the_command_prints_them(
     assert (tmp_path / "results" / "heatmap.png").exists()
     assert (tmp_path / "results" / "ties.csv").read_text().startswith("respondent_role,")
     assert (tmp_path / "results" / "ties.csv").stat().st_mode & 0o077 == 0  # rcbot's umask
+    pid = int(result.stdout.split("pid", 1)[1].split()[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the analysis process ended with the command
 
 
 @early
@@ -98,8 +105,7 @@ def test_an_analysis_process_without_a_job_leaves_with_the_command(tmp_path: Pat
         "import atexit, sys\n"
         "from bot.cli import analysis\n"
         "def report():\n"
-        "    early = analysis._early\n"
-        "    print('pid', early.pid if early is not None else None, flush=True)\n"
+        "    print('pid', analysis._early_pid, flush=True)\n"
         "atexit.register(report)  # runs after the command's own exit handlers (LIFO)\n"
         f"{CLI}\n"
     )
@@ -111,4 +117,32 @@ def test_an_analysis_process_without_a_job_leaves_with_the_command(tmp_path: Pat
     pid = int(result.stdout.split("pid", 1)[1].split()[0])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # stopped and reaped by the command on its way out
+    assert not (tmp_path / "results").exists()
+
+
+@early
+def test_a_stopped_analysis_process_ends_its_drawing_worker(tmp_path: Path) -> None:
+    """Stopped once it has started its drawing worker (the command failed late), the
+    analysis process ends the worker before it ends itself."""
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("the kernel does not list a process's children")
+    code = (
+        "import time\n"
+        "from bot.cli.analysis import start_early, take_early\n"
+        "start_early(['analyze', 'answers.csv', '--out', 'results'])\n"
+        "early = take_early()\n"
+        "assert early is not None\n"
+        "children, deadline = [], time.monotonic() + 120\n"
+        "while not children and time.monotonic() < deadline:  # until the worker is there\n"
+        "    with open(f'/proc/{early.pid}/task/{early.pid}/children') as listed:\n"
+        "        children = listed.read().split()\n"
+        "    time.sleep(0.01)\n"
+        "early.stop()\n"
+        "print('worker', children[0] if children else None)\n"
+    )
+    result = rcbot(cwd=tmp_path, code=code)
+    assert result.returncode == 0, result.stderr
+    worker = int(result.stdout.split("worker", 1)[1].split()[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
     assert not (tmp_path / "results").exists()
