@@ -214,7 +214,10 @@ def _blank_rows(frame: pd.DataFrame) -> BoolArray:
 def _in_order_of_appearance(values: pd.Series) -> pd.Categorical[Any]:
     """The categorical with its categories in the order of their first row."""
     codes = values.cat.codes.to_numpy(dtype=np.int64)
-    order = pd.unique(codes)
+    # A value first appears at the start of a run of equal codes: only those need looking
+    # at, and a respondent's rows usually come together.
+    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+    order = pd.unique(codes[starts])
     order = order[order >= 0]
     position = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)
     position[order] = np.arange(len(order))
