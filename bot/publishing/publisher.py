@@ -2,7 +2,7 @@
 
 Closing a round (any of the four ways) records a publish job (:mod:`surveys.publishing`).
 The scheduler's leader calls :meth:`Publisher.run_due` every tick; each due job is claimed,
-analysed (:func:`bot.publishing.reporting.build_report`, seconds of pandas and matplotlib) and
+analysed (:func:`bot.publishing.reporting.build_report`, seconds of pandas and drawing) and
 completed in a worker thread, never on the event loop. Completing queues the summary, the
 pictures and the owners' workbook and marks the job done in one transaction, so a crash at
 any point publishes the round exactly once after a restart.
