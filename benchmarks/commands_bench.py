@@ -15,7 +15,8 @@ Run with ``python -m benchmarks --only commands`` or ``python -m benchmarks.comm
   from its start until ``GET /healthz`` answers (target under 3 s), with the fake Slack of
   ``tests/fakes`` on 127.0.0.1 standing in for Slack's token check.
 
-Nothing leaves 127.0.0.1.
+Nothing leaves 127.0.0.1. Where ``rcbot analyze``'s time goes, phase by phase and process by
+process: ``python -m benchmarks.analyze_phases ANSWERS.csv``.
 """
 
 from __future__ import annotations
