@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import accumulate, pairwise
 from types import SimpleNamespace
 from typing import Any, Protocol
 
@@ -764,12 +765,8 @@ _VIEW_COLUMNS = [
 ]
 _VIEW_KEYS = [tuple(column.key for column in columns) for columns in _VIEW_COLUMNS]
 _VIEW_SLICES = [
-    slice(start, start + len(keys))
-    for start, keys in zip(
-        [sum(len(k) for k in _VIEW_KEYS[:n]) for n in range(len(_VIEW_KEYS))],
-        _VIEW_KEYS,
-        strict=True,
-    )
+    slice(start, end)
+    for start, end in pairwise(accumulate((len(keys) for keys in _VIEW_KEYS), initial=0))
 ]
 
 _INVITATION_ROW = (
