@@ -19,6 +19,21 @@ def rcbot_env(**settings: str) -> dict[str, str]:
     return kept | settings
 
 
+def slack_rcbot_env(
+    database_url: str, slack_url: str, reports: Path, *, token: str, secret: str, **settings: str
+) -> dict[str, str]:
+    """:func:`rcbot_env` for an rcbot on ``database_url`` talking to a fake Slack at
+    ``slack_url``, writing its reports under ``reports``, plus ``settings``."""
+    return rcbot_env(
+        DATABASE_URL=database_url,
+        SLACK_BOT_TOKEN=token,
+        SLACK_SIGNING_SECRET=secret,
+        SLACK_API_URL=slack_url,
+        RCBOT_REPORTS_DIR=str(reports),
+        **settings,
+    )
+
+
 async def start_rcbot(
     *args: str,
     env: dict[str, str],

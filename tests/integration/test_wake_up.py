@@ -15,7 +15,7 @@ from surveys.importing import parse_csv_text
 from surveys.service import NewSurvey, SurveyService
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slack_round import PEOPLE, SECRET, TOKEN, free_port
-from tests.processes import rcbot_env, start_rcbot
+from tests.processes import slack_rcbot_env, start_rcbot
 
 
 async def test_rcbot_round_open_is_sent_without_waiting_for_the_tick(
@@ -26,12 +26,12 @@ async def test_rcbot_round_open_is_sent_without_waiting_for_the_tick(
     service.import_participants("Chemo", parse_csv_text(PEOPLE))
     async with FakeSlack.start(token=TOKEN) as slack:
         users = [slack.add_user(e) for e in ("ann@nhs.net", "bob@nhs.net", "cy@nhs.net")]
-        env = rcbot_env(
-            DATABASE_URL=engine.url.render_as_string(hide_password=False),
-            SLACK_BOT_TOKEN=TOKEN,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=slack.url,
-            RCBOT_REPORTS_DIR=str(tmp_path / "reports"),
+        env = slack_rcbot_env(
+            engine.url.render_as_string(hide_password=False),
+            slack.url,
+            tmp_path / "reports",
+            token=TOKEN,
+            secret=SECRET,
             RCBOT_TICK_SECONDS="3600",
         )
         server = await start_rcbot("serve", "--port", str(free_port()), env=env, cwd=tmp_path)

@@ -19,7 +19,7 @@ from surveys.model import AnswerPage
 from surveys.service import NewSurvey, SurveyService
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.test_slack_round import PEOPLE, SECRET, TOKEN
-from tests.processes import rcbot_env, start_rcbot
+from tests.processes import slack_rcbot_env, start_rcbot
 
 
 async def until(condition: Callable[[], object], what: str, seconds: float = 120) -> None:
@@ -43,12 +43,12 @@ async def test_a_worker_sends_invitations_and_results(engine: Engine, tmp_path: 
         users = {e: slack.add_user(e) for e in ["ann@nhs.net", "bob@nhs.net", "cy@nhs.net"]}
         lead = slack.add_user("lead@nhs.net")
         slack.add_channel("CLEAD", name="leadership")
-        env = rcbot_env(
-            DATABASE_URL=engine.url.render_as_string(hide_password=False),
-            SLACK_BOT_TOKEN=TOKEN,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=slack.url,
-            RCBOT_REPORTS_DIR=str(tmp_path / "reports"),
+        env = slack_rcbot_env(
+            engine.url.render_as_string(hide_password=False),
+            slack.url,
+            tmp_path / "reports",
+            token=TOKEN,
+            secret=SECRET,
             RCBOT_TICK_SECONDS="0.5",
             RCBOT_ANALYSIS_PROCESS="0",
         )
