@@ -16,6 +16,13 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import Engine
@@ -59,6 +66,10 @@ class SchedulerHost:
         self.wakes = 0
         """Times a job was started early by the wake-up (for tests and logs)."""
         self._scheduler: AsyncIOScheduler | None = None
+        self._in_flight = 0
+        """Jobs handed to the scheduler's executor whose outcome it has not yet reported.
+        Stopping cancels such a job's future (and APScheduler logs that as an error), so a
+        stopping host waits for this to reach 0, not only for the job bodies to return."""
         self._waker: asyncio.Task[None] | None = None
 
     @property
@@ -127,6 +138,11 @@ class SchedulerHost:
             },
             timezone=UTC,
         )
+        self._in_flight = 0
+        scheduler.add_listener(
+            self._count,
+            EVENT_JOB_SUBMITTED | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED,
+        )
         scheduler.start()
         now = datetime.now(UTC)
         for job_id, ref in jobs.JOBS.items():
@@ -175,13 +191,19 @@ class SchedulerHost:
         self.wakes += 1
         return True
 
+    def _count(self, event: JobEvent) -> None:
+        """Listener (on the loop): one more job in flight when submitted, one fewer when
+        its outcome (run, failed or missed; jobs coalesce, so one per submission) is
+        reported."""
+        self._in_flight += 1 if event.code == EVENT_JOB_SUBMITTED else -1
+
     async def _finish_running_jobs(self, seconds: float = 30.0) -> None:
         """Pause, then let jobs under way finish (a send cut short would wait for its lease)."""
         if self._scheduler is None:
             return
         self._scheduler.pause()
         for _ in range(int(seconds / 0.05)):
-            if not jobs.busy():
+            if not jobs.busy() and self._in_flight <= 0:
                 return
             await asyncio.sleep(0.05)
         log.warning("stopping with jobs still running; the outbox will settle them")

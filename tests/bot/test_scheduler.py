@@ -201,3 +201,37 @@ async def test_a_round_opened_elsewhere_is_sent_at_the_wake_up_not_the_tick(
         stop.set()
         await task
     assert all(len(slack.inbox(u)) == 1 for u in users)
+
+
+async def test_stopping_waits_for_the_executor_not_only_the_job_bodies(
+    engine: Engine,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Between a job's body returning and APScheduler hearing of it there is a window in
+    which stopping would cancel the job's future (logged as an error with a traceback).
+    Here the window is held open: the bodies report "not busy" while open-rounds blocks."""
+    import threading
+
+    from bot.scheduling import jobs
+
+    release = threading.Event()
+    started = threading.Event()
+    scheduler = host(engine, clock, FakeChatPlatform())
+
+    def blocked() -> None:
+        started.set()
+        release.wait(10)
+
+    monkeypatch.setattr(scheduler.lifecycle, "open_rounds", blocked)
+    monkeypatch.setattr(jobs, "busy", lambda job=None: False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(stop))
+    await wait_for(started.is_set)
+    stop.set()
+    await asyncio.sleep(0.2)
+    assert not task.done()  # still waiting for open-rounds
+    release.set()
+    await task
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
