@@ -88,6 +88,18 @@ def view_submission(user: str, invitation: int, role: str, value: str) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+def submission(
+    invitations: Sequence[Any], n: int, rate: float, people: dict[Any, Any], user_of: dict[str, str]
+) -> str:
+    """Request ``n`` (odd) of a load of presses (even) and submissions: the first page of
+    the invitation whose Start was pressed about a second earlier, as a person submits the
+    page their press opened (before then, in the warm-up, of someone who pressed nothing)."""
+    earlier = n - 1 - 2 * round(rate / 2)
+    inv = invitations[earlier if earlier >= 0 else n]
+    user = user_of[people[inv.participant_id].email]
+    return view_submission(user, int(inv.id or 0), inv.partner_roles[0], "4")
+
+
 @dataclass(frozen=True)
 class Pair:
     rcbot: list[float]
@@ -216,11 +228,11 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
 
     bodies = []
     for n, inv in enumerate(answering[:count]):
-        user = fan_by_email[people[inv.participant_id].email]
         if n % 2 == 0:
+            user = fan_by_email[people[inv.participant_id].email]
             bodies.append(start_click(user, int(inv.id or 0), triggers[n], channels[n]))
         else:
-            bodies.append(view_submission(user, int(inv.id or 0), inv.partner_roles[0], "4"))
+            bodies.append(submission(answering, n, args.busy_rate, people, fan_by_email))
 
     # Both apps on this loop, as `rcbot serve` would run rcbot's.
     session = aiohttp.ClientSession()  # one kept-alive session, as in `rcbot serve`

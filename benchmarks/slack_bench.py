@@ -36,14 +36,15 @@ the same aiohttp adapter on another port; the bare app runs once in rcbot's bolt
 (``process_before_response`` as rcbot sets it: the baseline for the ratios) and once in the
 other mode. A separate process sends signed requests, Start presses (``block_actions``, a
 real invitation and a trigger_id registered in the fake for each) and page submissions
-(``view_submission``, a whole page of answers, saved by rcbot) alternately, to one app after
-the other, open loop at ``--ack-rate`` a second (100 by default) for ``--ack-seconds`` after
-``--ack-warmup`` discarded seconds, and times each HTTP response from the moment the request
-was due. rcbot's Start listener opens the first question page (``views.open``); the time
-from the press until the fake received that call is printed too. rcbot's Slack client has
-one kept-alive session, as in ``rcbot serve``. Rate limits are off for this part. Also
-printed: the CPU time per request the serving process used (background work included), and
-rcbot's figures as ratios to the bare app's.
+(``view_submission``, a whole page of answers, saved by rcbot; each the page a press about a
+second earlier opened, as a person submits the page their press opened) alternately, to one
+app after the other, open loop at ``--ack-rate`` a second (100 by default) for
+``--ack-seconds`` after ``--ack-warmup`` discarded seconds, and times each HTTP response
+from the moment the request was due. rcbot's Start listener opens the first question page
+(``views.open``); the time from the press until the fake received that call is printed too.
+rcbot's Slack client has one kept-alive session, as in ``rcbot serve``. Rate limits are off
+for this part. Also printed: the CPU time per request the serving process used (background
+work included), and rcbot's figures as ratios to the bare app's.
 """
 
 from __future__ import annotations
@@ -646,6 +647,10 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
                 load.append(start_click(user, int(invitation.id or 0), trigger, channel))
                 pressed.append(trigger)
             else:
+                # The page opened by the press about a second earlier, as a person submits
+                # the page their press opened (in the warm-up: someone who pressed nothing).
+                earlier = i - 1 - 2 * round(args.ack_rate / 2)
+                user, invitation, _ = chosen[earlier] if earlier >= 0 else chosen[i]
                 role = invitation.partner_roles[0]
                 load.append(view_submission(user, int(invitation.id or 0), role, "4"))
                 pressed.append(None)

@@ -79,14 +79,29 @@ def _executor(lane: str, size: int) -> ThreadPoolExecutor:
         return pool
 
 
+_reachable = True
+
+
+def database_reachable() -> bool:
+    """Whether the last database work through this boundary reached the database: True
+    until some fails for want of a connection, then False until some succeeds. For work
+    that would act before the database answers (a page answered at once) to wait for it
+    instead while there is an outage."""
+    return _reachable
+
+
 async def _run[T](pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
+    global _reachable
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(pool, work)
+        result = await loop.run_in_executor(pool, work)
     except DBAPIError as exc:
         if is_unavailable(exc):
+            _reachable = False
             raise DatabaseUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
         raise
+    _reachable = True
+    return result
 
 
 async def run_db[**P, T](fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -141,6 +141,32 @@ def answering_refusal(
     return None
 
 
+def decide_page(
+    view: InvitationView,
+    platform: Platform,
+    user_id: UserIds,
+    partner_role: str,
+    values: Mapping[str, str | None],
+    now: datetime,
+) -> PageOutcome:
+    """What submitting a page to the invitation as ``view`` shows it comes to, saving
+    nothing: refused (who may answer, and when; the partner roles), the questions to fix,
+    or the invitation as it is once the page is saved. The one rule for answering a page:
+    :meth:`SurveyService.answer_page` saves what it decides, and a chat server may use it
+    on the invitation as it last read it to answer at once (then checks the saved result)."""
+    refused = answering_refusal(view, platform, user_id, now)
+    if refused is None and partner_role not in view.invitation.partner_roles:
+        refused = f"{partner_role} is not one of the roles you are asked about."
+    if refused is not None:
+        return PageOutcome(view, refused=refused)
+    scores, errors = parse_scores(view.survey.instrument.dimensions, values)
+    if errors:
+        return PageOutcome(view, errors=errors)
+    progress = progress_of(view.invitation, {*view.progress.answered, partner_role})
+    after = replace(view, progress=progress, pages={**view.pages, partner_role: scores})
+    return PageOutcome(after, progress=progress)
+
+
 class SurveyService:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
@@ -523,20 +549,15 @@ class SurveyService:
         now = self._now()
         with self._uow() as uow:
             view = self._view(uow, invitation_id)
-            refused = answering_refusal(view, platform, user_id, now)
-            if refused is None and partner_role not in view.invitation.partner_roles:
-                refused = f"{partner_role} is not one of the roles you are asked about."
-            if refused is not None:
-                return PageOutcome(view, refused=refused)
-            scores, errors = parse_scores(view.survey.instrument.dimensions, values)
-            if errors:
-                return PageOutcome(view, errors=errors)
-            progress = self._save_page(uow, view, AnswerPage(partner_role, scores), now)
+            decided = decide_page(view, platform, user_id, partner_role, values, now)
+            if decided.progress is None:
+                return decided  # refused, or questions to fix: nothing saved
             # The invitation as saved, without reading it all back (half the queries of a
-            # submission): a page is saved whole (check_page), and _save_page updated the
-            # invitation object it saved.
-            after = replace(view, progress=progress, pages={**view.pages, partner_role: scores})
-            return PageOutcome(after, progress=progress)
+            # submission): a page is saved whole (check_page), and _save_page updates the
+            # invitation object the decided view shares.
+            scores = decided.view.pages[partner_role]
+            self._save_page(uow, view, AnswerPage(partner_role, scores), now)
+            return decided
 
     def submit_page(self, invitation_id: InvitationId, page: AnswerPage) -> Progress:
         """Save one partner role's answers. Resubmitting the same page changes nothing."""

@@ -4,20 +4,29 @@ Slack shows a :class:`QuestionPage` as a modal, Teams as an Adaptive Card; both 
 chosen values back here. The rules (who may answer and when, the partner roles, the score
 range, saving, what comes next) live in :mod:`surveys` (``answering_refusal``,
 ``parse_scores``, ``SurveyService.answer_page``); this module only turns them into pages and
-outcomes. Every method is blocking database work: call it through
-:func:`bot.db_boundary.run_db`. Submitting a page is one transaction.
+outcomes. Every method but :meth:`Answering.predict` is blocking database work: call it
+through :func:`bot.db_boundary.run_db`. Submitting a page is one transaction.
+
+A busy server answers a submitted page at once: :meth:`Answering.predict` applies the same
+rule (:func:`surveys.service.decide_page`) to the invitation as this server last read it
+(kept briefly in :class:`RecentViews`), the next page is shown, and the page is saved after;
+should the saved outcome differ (the round closed meanwhile, say), the screen is corrected.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from bot.conversation.content import local_date, withdrawn
 from surveys.errors import DomainError, NotFound
 from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
 from surveys.protection import DataProtection
-from surveys.service import InvitationView, SurveyService, UserIds
+from surveys.service import InvitationView, PageOutcome, SurveyService, UserIds, decide_page
 
 __all__ = [
     "NOT_APPLICABLE",
@@ -28,6 +37,7 @@ __all__ = [
     "Refused",
     "Withdrawn",
     "parse_values",
+    "same_screen",
 ]
 
 
@@ -66,6 +76,12 @@ class QuestionPage:
 class Finished:
     view: InvitationView
 
+    @property
+    def closes(self) -> str:
+        """The day (in the person's time zone) until which answers can be changed."""
+        zone = self.view.participant.effective_timezone(self.view.survey)
+        return local_date(self.view.round.closes_at, zone)
+
 
 @dataclass(frozen=True)
 class Invalid:
@@ -88,6 +104,61 @@ class Withdrawn:
 
 
 Outcome = QuestionPage | Finished | Invalid | Refused
+
+
+def same_screen(shown: Outcome, saved: Outcome) -> bool:
+    """Whether the person already sees what ``saved`` would show (a page answered at once
+    from :meth:`Answering.predict` needs no correction)."""
+    if isinstance(shown, QuestionPage) and isinstance(saved, QuestionPage):
+        return shown == saved
+    if isinstance(shown, Finished) and isinstance(saved, Finished):
+        return shown.closes == saved.closes
+    return False
+
+
+RECENT_VIEWS: Final = 2048
+"""Invitations whose last-read state a server keeps to answer a submitted page at once."""
+RECENT_SECONDS: Final = 1800.0
+"""How long such a state may be used (a page left open longer is answered after saving)."""
+
+
+class RecentViews:
+    """The invitations recently shown or saved, as last read, by id: bounded in number and
+    age, safe to use from the event loop and the database threads. It holds what the person
+    sees on their screen anyway, never longer than :data:`RECENT_SECONDS`, and forgets an
+    invitation withdrawn through this server at once."""
+
+    def __init__(self, size: int = RECENT_VIEWS, seconds: float = RECENT_SECONDS) -> None:
+        self.size, self.seconds = size, seconds
+        self._views: OrderedDict[InvitationId, tuple[float, InvitationView]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, view: InvitationView) -> None:
+        key = view.invitation.id
+        if key is None:
+            return
+        with self._lock:
+            self._views[key] = (time.monotonic(), view)
+            self._views.move_to_end(key)
+            while len(self._views) > self.size:
+                self._views.popitem(last=False)
+
+    def get(self, key: InvitationId) -> InvitationView | None:
+        with self._lock:
+            found = self._views.get(key)
+            if found is None:
+                return None
+            if time.monotonic() - found[0] > self.seconds:
+                del self._views[key]
+                return None
+            return found[1]
+
+    def forget(self, key: InvitationId) -> None:
+        with self._lock:
+            self._views.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._views)
 
 
 def _value(score: Score) -> str:
@@ -133,8 +204,11 @@ def parse_values(
 
 
 class Answering:
+    """Answering in chat. Every method but :meth:`predict` is blocking database work."""
+
     def __init__(self, service: SurveyService) -> None:
         self.service = service
+        self.recent = RecentViews()
 
     def withdraw(
         self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
@@ -143,6 +217,7 @@ class Answering:
         as rcbot holds the person's answers to the round. One transaction (see
         :meth:`surveys.protection.DataProtection.withdraw`)."""
         protection = DataProtection(self.service.engine, self.service.clock)
+        self.recent.forget(invitation_id)
         try:
             done = protection.withdraw(invitation_id, platform, user_id)
         except NotFound:
@@ -164,6 +239,7 @@ class Answering:
         view, refused = self.service.view_for(invitation_id, platform, user_id)
         if refused is not None:
             return Refused(refused)
+        self.recent.remember(view)
         if view.progress.complete:
             return build_page(view, view.invitation.partner_roles[0], editing=True)
         role = view.progress.next_role
@@ -182,6 +258,44 @@ class Answering:
     ) -> Outcome:
         """Save one page (one transaction) and say what comes next."""
         outcome = self.service.answer_page(invitation_id, platform, user_id, partner_role, values)
+        if outcome.progress is not None:
+            self.recent.remember(outcome.view)
+        return self._next(outcome, partner_role, editing=editing)
+
+    def predict(
+        self,
+        invitation_id: InvitationId,
+        platform: Platform,
+        user_id: UserIds,
+        partner_role: str,
+        values: Mapping[str, str | None],
+        *,
+        editing: bool = False,
+    ) -> QuestionPage | None:
+        """The next page :meth:`submit` will answer with, decided now on the invitation as
+        this server last read it, without the database (safe on the event loop). None when
+        it cannot tell (not read recently), when the page would not be saved (refused or
+        incomplete) and when it is the last page: the thanks says "your answers are saved",
+        so it waits for the database's word, as refusals and questions to fix do. The caller
+        still submits, and corrects the screen if the saved outcome differs
+        (:func:`same_screen`); the state it predicts is remembered, so the page after can be
+        answered at once too."""
+        view = self.recent.get(invitation_id)
+        if view is None:
+            return None
+        now = self.service.clock.now()
+        decided = decide_page(view, platform, user_id, partner_role, values, now)
+        if decided.progress is None:
+            return None
+        outcome = self._next(decided, partner_role, editing=editing)
+        if not isinstance(outcome, QuestionPage):
+            return None
+        self.recent.remember(decided.view)
+        return outcome
+
+    def _next(self, outcome: PageOutcome, partner_role: str, *, editing: bool) -> Outcome:
+        """What a page's outcome shows next: the refusal, the page again with what to fix,
+        the next page, or the thanks."""
         if outcome.refused is not None:
             return Refused(outcome.refused)
         if outcome.errors:

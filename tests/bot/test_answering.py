@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,8 +13,11 @@ from bot.conversation.answering import (
     Answering,
     Finished,
     Invalid,
+    Outcome,
     QuestionPage,
+    RecentViews,
     Refused,
+    same_screen,
 )
 from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
@@ -114,3 +118,108 @@ def test_closed_rounds_refuse_politely(
     outcome = answering.start(inv, Platform.SLACK, "U1")
     assert isinstance(outcome, Refused)
     assert "has closed" in outcome.reason
+
+
+# --- answering at once: the next page predicted from the invitation as last read -----------
+
+
+def predicted_then_saved(
+    answering: Answering, inv: InvitationId, page: QuestionPage, value: str, user: str = "U1"
+) -> tuple[QuestionPage | None, Outcome]:
+    values = answers(page, value)
+    role, editing = page.partner_role, page.editing
+    guess = answering.predict(inv, Platform.SLACK, user, role, values, editing=editing)
+    return guess, answering.submit(inv, Platform.SLACK, user, role, values, editing=editing)
+
+
+def test_the_predicted_page_is_the_page_saving_shows(flow: tuple[Answering, InvitationId]) -> None:
+    """Answering, then editing, every page: wherever a prediction is made, it is exactly
+    the page submitting shows; the last page (the thanks) is never predicted."""
+    answering, inv = flow
+    page = answering.start(inv, Platform.SLACK, "U1")
+    predicted = 0
+    for round_trip in range(2):  # answer every page, then edit every page
+        assert isinstance(page, QuestionPage)
+        assert page.editing is (round_trip == 1)
+        while True:
+            guess, saved = predicted_then_saved(answering, inv, page, str(2 + round_trip))
+            if isinstance(saved, Finished):
+                assert guess is None
+                break
+            assert isinstance(saved, QuestionPage)
+            assert guess is not None
+            assert same_screen(guess, saved)
+            assert guess == saved
+            predicted += 1
+            page = saved
+        page = answering.start(inv, Platform.SLACK, "U1")
+    assert predicted == 4
+
+
+def test_nothing_is_predicted_without_a_recent_read_or_a_page_to_save(
+    flow: tuple[Answering, InvitationId], clock: FixedClock
+) -> None:
+    answering, inv = flow
+    page = answering.start(inv, Platform.SLACK, "U1")
+    assert isinstance(page, QuestionPage)
+    values = answers(page)
+    # Someone else, a role not asked about, questions left unanswered: the database decides.
+    assert answering.predict(inv, Platform.SLACK, "U2", "Nurses", values) is None
+    assert answering.predict(inv, Platform.SLACK, "U1", "Porters", values) is None
+    assert (
+        answering.predict(inv, Platform.SLACK, "U1", "Nurses", {**values, "timely": None}) is None
+    )
+    # Not read by this server lately (say it restarted), or read too long ago.
+    fresh = Answering(answering.service)
+    assert fresh.predict(inv, Platform.SLACK, "U1", "Nurses", values) is None
+    answering.recent.seconds = 0.0
+    assert answering.predict(inv, Platform.SLACK, "U1", "Nurses", values) is None
+    # After the closing time, by the clock: refused, so not predicted.
+    answering.recent.seconds = 3600.0
+    answering.start(inv, Platform.SLACK, "U1")
+    clock.advance(timedelta(days=15))
+    assert answering.predict(inv, Platform.SLACK, "U1", "Nurses", values) is None
+
+
+def test_a_round_closed_elsewhere_is_caught_by_the_save(
+    flow: tuple[Answering, InvitationId],
+) -> None:
+    """Closed by its owner after the page was shown: this server still predicts the next
+    page, and the save's refusal is what the screen must be corrected to."""
+    answering, inv = flow
+    page = answering.start(inv, Platform.SLACK, "U1")
+    assert isinstance(page, QuestionPage)
+    SurveyService(answering.service.engine, answering.service.clock).close_round("Chemo")
+    guess, saved = predicted_then_saved(answering, inv, page, "4")
+    assert isinstance(guess, QuestionPage)
+    assert isinstance(saved, Refused)
+    assert not same_screen(guess, saved)
+
+
+def test_withdrawing_forgets_the_invitation(flow: tuple[Answering, InvitationId]) -> None:
+    answering, inv = flow
+    answering.start(inv, Platform.SLACK, "U1")
+    assert answering.recent.get(inv) is not None
+    answering.withdraw(inv, Platform.SLACK, "U1")
+    assert answering.recent.get(inv) is None
+
+
+def test_recent_views_are_bounded(flow: tuple[Answering, InvitationId]) -> None:
+    answering, inv = flow
+    answering.start(inv, Platform.SLACK, "U1")
+    read = answering.recent.get(inv)
+    assert read is not None
+    recent = RecentViews(size=3)
+    views = [
+        replace(read, invitation=replace(read.invitation, id=InvitationId(i))) for i in range(5)
+    ]
+    for view in views:
+        recent.remember(view)
+    assert len(recent) == 3
+    assert [recent.get(InvitationId(i)) is not None for i in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]

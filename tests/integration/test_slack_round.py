@@ -26,7 +26,7 @@ from bot.settings import Settings
 from bot.web.server import serve
 from surveys.clock import FixedClock
 from surveys.importing import parse_csv_text
-from surveys.model import DeliveryState, RoundState
+from surveys.model import DeliveryState, Invitation, Participant, RoundState
 from surveys.publishing import PublishJobs, PublishState
 from surveys.service import NewSurvey, SurveyService
 from tests.conftest import MONDAY
@@ -90,6 +90,17 @@ class Served:
                 if element.get("action_id") in {"rc_start", "rc_edit"}:
                     return element["action_id"], element["value"]
         raise AssertionError("no button")
+
+    def invitation_of(self, email: str) -> Invitation:
+        (found,) = (
+            i
+            for i in self.service.invitations("Chemo")
+            if any(p.id == i.participant_id and p.email == email for p in self.people())
+        )
+        return found
+
+    def people(self) -> list[Participant]:
+        return self.service.list_participants("Chemo")
 
     async def open_page(self, email: str) -> dict[str, Any]:
         user = self.users[email]
@@ -442,11 +453,12 @@ async def test_rc_close_on_a_big_round_acknowledges_while_the_analysis_waits(
 async def test_a_slow_page_save_is_acknowledged_first_and_shown_after(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While the database is slow (here: the save is held back until the acknowledgement has
-    arrived), Slack still gets its answer in time, and the next page follows by views.update."""
-    from bot.conversation.answering import Answering
-
+    """A page this server cannot answer at once (it has not read the invitation lately, as
+    after a restart) while the database is slow (here: the save is held back until the
+    acknowledgement has arrived): Slack still gets its answer in time, and the next page
+    follows by views.update."""
     s = served
+    monkeypatch.setattr(Answering, "predict", lambda *args, **kwargs: None)
     s.service.open_round("Chemo", MONDAY + timedelta(days=14))
     await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
     view = await s.open_page("ann@nhs.net")
@@ -515,3 +527,55 @@ async def test_past_capacity_every_request_is_acknowledged_and_told_busy(
     await s.until(lambda: len(s.slack.calls("views.open")) > opened)  # Ann's page
     again = await s.answer("cy@nhs.net", cy_page)
     assert again["view"]["title"]["text"] == "Role 2 of 2", again
+
+
+async def test_the_next_page_is_shown_at_once_and_saved_after(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual case on a busy server: the next page is the acknowledgement itself, known
+    before the save (held back here until the acknowledgement has arrived), which follows;
+    the screen needs no correction."""
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
+    await s.open_page("ann@nhs.net")
+    ann = s.users["ann@nhs.net"]
+    (opened,) = s.slack.open_views(ann)
+    release, saved = threading.Event(), threading.Event()
+    real_submit = Answering.submit
+
+    def held_submit(self: Answering, *args: Any, **kwargs: Any) -> Any:
+        assert release.wait(60), "never released"
+        try:
+            return real_submit(self, *args, **kwargs)
+        finally:
+            saved.set()
+
+    monkeypatch.setattr(Answering, "submit", held_submit)
+    dims = [b["block_id"] for b in opened["blocks"] if b["type"] == "input"]
+    reply = await s.side.submit(ann, opened, dict.fromkeys(dims, "4"))
+    assert reply["view"]["title"]["text"] == "Role 2 of 2"  # acknowledged before saving
+    assert not saved.is_set()
+    release.set()
+    await s.until(saved.is_set)
+    await s.until(lambda: s.invitation_of("ann@nhs.net").started_at is not None)
+    assert not s.slack.calls("views.update")
+
+
+async def test_a_page_shown_at_once_is_corrected_when_saving_refuses(served: Served) -> None:
+    """The owner closed the round (in another process) after Ann's page was shown: the next
+    page is shown at once, the save refuses, and the screen is corrected to say why."""
+    s = served
+    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
+    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
+    await s.open_page("ann@nhs.net")
+    ann = s.users["ann@nhs.net"]
+    (opened,) = s.slack.open_views(ann)
+    SurveyService(s.service.engine, s.clock).close_round("Chemo")
+    dims = [b["block_id"] for b in opened["blocks"] if b["type"] == "input"]
+    reply = await s.side.submit(ann, opened, dict.fromkeys(dims, "4"))
+    assert reply["view"]["title"]["text"] == "Role 2 of 2"
+    await s.until(lambda: bool(s.slack.calls("views.update", ok_only=True)))
+    assert "has closed" in json.dumps(s.slack.calls("views.update")[-1]["view"])
+    assert "has closed" in json.dumps(s.slack.view(opened["id"]))
+    assert s.invitation_of("ann@nhs.net").started_at is None  # nothing was saved

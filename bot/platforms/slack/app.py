@@ -31,9 +31,10 @@ from bot.conversation.answering import (
     QuestionPage,
     Refused,
     Withdrawn,
+    same_screen,
 )
 from bot.conversation.commands import OwnerCommands, Reply
-from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, run_db
+from bot.db_boundary import UNAVAILABLE_TEXT, DatabaseUnavailable, database_reachable, run_db
 from bot.messages import Message, Text
 from bot.platform import DeliveryError, MessageRef
 from bot.platforms.slack import render
@@ -49,11 +50,13 @@ ACK_BUDGET: Final = 1.5
 acknowledges at once ("Working on it...") and answers through the response URL, well inside
 Slack's 3 seconds."""
 PAGE_BUDGET: Final = 0.08
-"""Seconds a submitted page may take to be saved and answered with the next page inside the
-acknowledgement; past it, rcbot acknowledges with "Saving your answers..." and shows the
-next page with views.update. A page is saved in a few milliseconds on a quiet server, so
-this path is for a busy one: acknowledgements stay under a tenth of a second (measured by
-``make bench``) instead of waiting for the database."""
+"""When a submitted page's next page cannot be known at once (this server has not read the
+invitation lately: see :meth:`Answering.predict`), the seconds its saving may take to be
+answered inside the acknowledgement; past it, rcbot acknowledges with "Saving your
+answers..." and shows the next page with views.update. A page is saved in a few
+milliseconds on a quiet server, so this path is for a busy one: acknowledgements stay
+under a tenth of a second (measured by ``make bench``) instead of waiting for the
+database."""
 MAX_IN_FLIGHT: Final = 64
 """Presses and page submissions whose work (reading or saving in the database, opening the
 page) may be under way at once. Past it a burst is more than this machine can serve: a
@@ -80,6 +83,33 @@ class Admission:
 
     def leave(self) -> None:
         self.running -= 1
+
+
+class InOrder:
+    """Work for one key (an invitation) run one piece after another, in the order given,
+    whatever became of the piece before; different keys run side by side."""
+
+    def __init__(self) -> None:
+        self._last: dict[Any, asyncio.Future[Any]] = {}
+
+    async def run[T](self, key: Any, start: Callable[[], Awaitable[T]]) -> T:
+        before = self._last.get(key)
+
+        async def after_before() -> T:
+            if before is not None:
+                await asyncio.wait({before})
+            return await start()
+
+        mine = asyncio.ensure_future(after_before())
+        self._last[key] = mine
+        try:
+            return await mine
+        finally:
+            if self._last.get(key) is mine:
+                del self._last[key]
+
+    def __len__(self) -> int:
+        return len(self._last)
 
 
 class SeenEvents:
@@ -233,14 +263,14 @@ def build_slack_app(
         if isinstance(outcome, QuestionPage):
             return "update", render.page_view(outcome)
         if isinstance(outcome, Finished):
-            closes = outcome.view.round.closes_at
-            zone = outcome.view.participant.effective_timezone(outcome.view.survey)
             return "update", render.notice_view(
                 "Thank you",
                 "**Thank you.** Your answers are saved. You can change them until "
-                f"{content.local_date(closes, zone)} with the Edit button in our chat.",
+                f"{outcome.closes} with the Edit button in our chat.",
             )
         return "update", render.notice_view("rcbot", outcome.reason)
+
+    saving = InOrder()
 
     @app.view(render.PAGE_CALLBACK)
     async def submit_page(body: dict[str, Any], ack: Ack) -> None:
@@ -257,42 +287,33 @@ def build_slack_app(
         user = body["user"]["id"]
         meta = json.loads(view.get("private_metadata") or "{}")
         invitation = InvitationId(int(meta["inv"]))
-        work = asyncio.ensure_future(
-            run_db(
-                answering.submit,
-                invitation,
-                Platform.SLACK,
-                user,
-                str(meta["role"]),
-                render.page_values(view.get("state") or {}),
-                editing=bool(meta.get("edit")),
+        role, editing = str(meta["role"]), bool(meta.get("edit"))
+        values = render.page_values(view.get("state") or {})
+
+        def submit() -> Awaitable[Outcome]:
+            return run_db(
+                answering.submit, invitation, Platform.SLACK, user, role, values, editing=editing
             )
+
+        # Usually the next page is known at once (the invitation as this server last read
+        # it, and the same rule): acknowledge with it, then save, and correct the screen in
+        # the rare case the saved outcome differs. A page's saves run in the order submitted.
+        predicted = (
+            answering.predict(invitation, Platform.SLACK, user, role, values, editing=editing)
+            if database_reachable()  # in an outage, "try again" comes first, not a page
+            else None
         )
-        # Answer in the acknowledgement when the page is saved in time (the usual case);
-        # otherwise acknowledge now with "saving" and show the outcome with views.update,
-        # so acknowledgements never wait for the database.
-        done, _ = await asyncio.wait({work}, timeout=PAGE_BUDGET)
-        if not done:
-            await ack(
-                response_action="update",
-                view=render.notice_view("rcbot", "Saving your answers..."),
-            )
-            outcome = await work
-            action, shown = page_outcome_view(outcome)
-            if action == "errors":  # too late to mark the fields: show the page again
-                assert isinstance(outcome, Invalid)
-                shown = render.page_view(outcome.page)
+        if predicted is not None:
+            await ack(response_action="update", view=page_outcome_view(predicted)[1])
             try:
-                await platform.client.views_update(view_id=view["id"], view=shown)
-            except SlackApiError as exc:
-                log.warning("could not update the page: %s", exc.response.get("error"))
+                outcome = await saving.run(invitation, submit)
+            except BaseException:  # not saved: what was predicted must not be built upon
+                answering.recent.forget(invitation)
+                raise
+            if not same_screen(predicted, outcome):
+                await show_late(view, outcome)
         else:
-            outcome = work.result()
-            action, shown = page_outcome_view(outcome)
-            if action == "errors":
-                await ack(response_action="errors", errors=shown)
-            else:
-                await ack(response_action="update", view=shown)
+            outcome = await answer_or_late(view, ack, saving.run(invitation, submit))
         if isinstance(outcome, Finished):
             ref = outcome.view.invitation.message_ref
             if ref:
@@ -302,6 +323,39 @@ def build_slack_app(
                     )
                 except DeliveryError as exc:
                     log.warning("could not update the invitation message: %s", exc.reason)
+
+    async def answer_or_late(view: dict[str, Any], ack: Ack, saved: Awaitable[Outcome]) -> Outcome:
+        """Answer in the acknowledgement when the page is saved in time; otherwise
+        acknowledge now with "saving" and show the outcome with views.update, so
+        acknowledgements never wait long for the database."""
+        work = asyncio.ensure_future(saved)
+        done, _ = await asyncio.wait({work}, timeout=PAGE_BUDGET)
+        if not done:
+            await ack(
+                response_action="update",
+                view=render.notice_view("rcbot", "Saving your answers..."),
+            )
+            outcome = await work
+            await show_late(view, outcome)
+            return outcome
+        outcome = work.result()
+        action, shown = page_outcome_view(outcome)
+        if action == "errors":
+            await ack(response_action="errors", errors=shown)
+        else:
+            await ack(response_action="update", view=shown)
+        return outcome
+
+    async def show_late(view: dict[str, Any], outcome: Outcome) -> None:
+        """Show an outcome after the acknowledgement (views.update)."""
+        action, shown = page_outcome_view(outcome)
+        if action == "errors":  # too late to mark the fields: show the page again
+            assert isinstance(outcome, Invalid)
+            shown = render.page_view(outcome.page)
+        try:
+            await platform.client.views_update(view_id=view["id"], view=shown)
+        except SlackApiError as exc:
+            log.warning("could not update the page: %s", exc.response.get("error"))
 
     @app.event("app_home_opened")
     async def home(body: dict[str, Any], event: dict[str, Any]) -> None:

@@ -1,0 +1,44 @@
+"""Saves of one invitation's pages run in the order submitted, whatever became of the one
+before; different invitations' saves run side by side."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from bot.platforms.slack.app import InOrder
+
+
+async def test_one_key_runs_in_order_and_keys_run_side_by_side() -> None:
+    order = InOrder()
+    gates = {name: asyncio.Event() for name in ("a1", "a2", "b1")}
+    ran: list[str] = []
+
+    def piece(name: str, fail: bool = False) -> Callable[[], Awaitable[str]]:
+        async def run() -> str:
+            ran.append(f"{name} started")
+            await gates[name].wait()
+            if fail:
+                raise RuntimeError(name)
+            return name
+
+        return run
+
+    a1 = asyncio.create_task(order.run(1, piece("a1", fail=True)))
+    a2 = asyncio.create_task(order.run(1, piece("a2")))
+    b1 = asyncio.create_task(order.run(2, piece("b1")))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ran == ["a1 started", "b1 started"]  # a2 waits for a1; b1 does not
+    gates["a2"].set()
+    gates["b1"].set()
+    assert await b1 == "b1"
+    assert ran == ["a1 started", "b1 started"]
+    gates["a1"].set()
+    with pytest.raises(RuntimeError):
+        await a1
+    assert await a2 == "a2"  # after a1, although a1 failed
+    assert ran == ["a1 started", "b1 started", "a2 started"]
+    assert len(order) == 0
