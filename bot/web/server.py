@@ -7,10 +7,8 @@ import asyncio
 import gc
 import ipaddress
 import logging
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -236,24 +234,18 @@ async def _connect_teams(
     connected.session = session
 
 
-SWITCH_INTERVAL: Final = 0.001
-"""Seconds a thread may keep the interpreter lock while another waits for it (Python's
-default: 0.005). A page save hands the lock back and forth between the event loop and a
-database thread several times; behind the sending threads of a fan-out, each hand-over
-could wait the whole interval."""
-
-
 def settle_heap() -> None:
     """Ready this process's interpreter for serving; ``rcbot serve`` calls it once it serves
     (it changes the whole process, so the server function itself does not). It exempts from
     garbage collection what starting made (modules, the ORM's tables, the apps, SDK
-    clients), which lives as long as the server anyway, and shortens the interpreter lock's
-    switch interval. Python's full collections stop the event loop for as long as scanning
-    the heap takes; without this, a busy server (a fan-out and a big round's close) paused
-    50-70 ms several times a second."""
+    clients), which lives as long as the server anyway. Python's full collections stop the
+    event loop for as long as scanning the heap takes; without this, a busy server (a
+    fan-out and a big round's close) paused 50-70 ms several times a second. (The
+    interpreter lock's switch interval stays Python's 5 ms: a 1 ms interval cost a tenth
+    more CPU a request in ``make bench``, and since a page is answered before it is saved,
+    no acknowledgement waits on a hand-over between threads.)"""
     gc.collect()
     gc.freeze()
-    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 async def serve(
