@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-from surveys.errors import NotFound
+from surveys.errors import NotFound, unknown_survey
 from surveys.importing import ParticipantRecord
 from surveys.instrument import Instrument, instrument_from_dict
 from surveys.model import (
@@ -202,8 +202,7 @@ class SurveyRepository:
         )
         if row is None:
             known = self._s.scalars(select(SurveyRow.name).order_by(SurveyRow.name)).all()
-            hint = f" (surveys: {', '.join(known)})" if known else " (there are no surveys yet)"
-            raise NotFound(f"there is no survey called '{name}'{hint}")
+            raise unknown_survey(name, list(known))
         return row
 
 
