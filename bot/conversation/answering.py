@@ -20,10 +20,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final
 
 from bot.conversation.content import local_date, withdrawn
 from surveys.errors import DomainError, NotFound
+from surveys.instrument import Instrument
 from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
 from surveys.protection import DataProtection
 from surveys.service import InvitationView, PageOutcome, SurveyService, UserIds, decide_page
@@ -165,10 +167,11 @@ def _value(score: Score) -> str:
     return NOT_APPLICABLE if score is None else str(score)
 
 
-def build_page(view: InvitationView, partner_role: str, *, editing: bool) -> QuestionPage:
-    instrument = view.survey.instrument
-    roles = view.invitation.partner_roles
-    questions = tuple(
+@lru_cache(maxsize=256)
+def questions_about(instrument: Instrument, partner_role: str) -> tuple[Question, ...]:
+    """The seven questions about one partner role (the same for every page about it, so
+    made once per instrument and role)."""
+    return tuple(
         Question(
             item.dimension,
             item.ask(partner_role),
@@ -179,6 +182,12 @@ def build_page(view: InvitationView, partner_role: str, *, editing: bool) -> Que
         )
         for item in instrument.items
     )
+
+
+def build_page(view: InvitationView, partner_role: str, *, editing: bool) -> QuestionPage:
+    instrument = view.survey.instrument
+    roles = view.invitation.partner_roles
+    questions = questions_about(instrument, partner_role)
     current = {d: _value(s) for d, s in view.pages.get(partner_role, {}).items()}
     zone = view.participant.effective_timezone(view.survey)
     return QuestionPage(

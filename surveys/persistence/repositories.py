@@ -246,6 +246,14 @@ def _policy(policy: ReminderPolicy) -> dict[str, Any] | None:
     return None if policy == ReminderPolicy() else policy.to_dict()
 
 
+@lru_cache(maxsize=1024)
+def _rates(data: str) -> tuple[str, ...] | None:
+    """A role's partner roles from their JSON text (None: JSON null), parsed once per
+    distinct list (every button press reads every role of the survey)."""
+    rates = json.loads(data)
+    return None if rates is None else tuple(rates)
+
+
 @lru_cache(maxsize=64)
 def _instrument(data: str) -> Instrument:
     """Instruments are checked when stored; parse each distinct one once per process."""
@@ -835,7 +843,7 @@ class InvitationReader:
             raise NotFound(f"there is no invitation with id {invitation_id}")
         invitation, round_, participant, survey = _tables(row)
         role, instrument = row[-2:]
-        roles: list[tuple[int, str, list[str] | None]] = []
+        roles: list[tuple[int, str, tuple[str, ...] | None]] = []
         owners: list[str] = []
         channels: list[tuple[str, str]] = []
         identities: list[tuple[str, str]] = []
@@ -846,7 +854,7 @@ class InvitationReader:
         )
         for kind, number, a, b in children:
             if kind == _ROLE:
-                roles.append((number or 0, a, None if b is None else json.loads(b)))
+                roles.append((number or 0, a, None if b is None else _rates(b)))
                 continue
             if kind == _OWNER:
                 owners.append(a)
