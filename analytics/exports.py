@@ -11,7 +11,6 @@ import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, wait
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,18 +36,17 @@ from .outputs import (
     TRENDS_CSV,
 )
 from .scores import BY_ROLE, OVERALL, ROLE_COLUMNS, sort_roles
+from .xlsx import Sheet, Style, workbook_bytes
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.worksheet.worksheet import Worksheet
 
     from .pipeline import Analysis
     from .trends import TrendOptions
 
-# openpyxl (the workbook) and Pillow (the pictures, in :mod:`analytics.figures`) are
-# imported when a workbook or picture is made, not with this module: the server and quick
-# commands import it for its names and never draw.
+# Pillow (the pictures, in :mod:`analytics.figures`) is imported when a picture is drawn, not
+# with this module: the server and quick commands import it for its names and never draw.
+# The workbook is written by :mod:`analytics.xlsx` (no openpyxl).
 
 TIES_CSV_COLUMNS: tuple[str, ...] = (
     "respondent_role",
@@ -496,82 +494,68 @@ def report_markdown(analysis: Analysis, images: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------- workbook
 
 
-@cache
-def _styles() -> tuple[Font, PatternFill, PatternFill]:
-    """The header font, header fill and hidden-row fill."""
-    from openpyxl.styles import Font, PatternFill
-
-    return (
-        Font(bold=True),
-        PatternFill("solid", fgColor="DDEBF7"),
-        PatternFill("solid", fgColor="E7E6E6"),
-    )
+HEADER = Style(bold=True, fill="DDEBF7")
+HIDDEN_FILL = "E7E6E6"
 
 
-def _put(sheet: Worksheet, row: int, column: int, value: object) -> None:
+def _put(sheet: Sheet, row: int, column: int, value: object) -> None:
     """Write a value; text is always stored as text, never as a formula."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return
     if isinstance(value, np.generic):
         value = value.item()
-    cell = sheet.cell(row=row, column=column)
     if isinstance(value, bool):
-        cell.value = "yes" if value else "no"
-    elif isinstance(value, int | float):
-        cell.value = value
-        if isinstance(value, float):
-            cell.number_format = "0.00"
+        sheet.put(row, column, "yes" if value else "no")
+    elif isinstance(value, float):
+        sheet.put(row, column, value)
+        sheet.restyle(row, column, number_format="0.00")
+    elif isinstance(value, int):
+        sheet.put(row, column, value)
     else:
-        cell.value = str(value)
-        cell.data_type = "s"
+        sheet.put(row, column, str(value))
 
 
-def _table(sheet: Worksheet, frame: pd.DataFrame, *, start_row: int = 1) -> None:
-    from openpyxl.utils import get_column_letter
-
-    header_font, header_fill, hidden_fill = _styles()
+def _table(sheet: Sheet, frame: pd.DataFrame, *, start_row: int = 1) -> None:
     for j, column in enumerate(frame.columns, start=1):
-        header = sheet.cell(row=start_row, column=j)
         _put(sheet, start_row, j, str(column))  # as text: a role name may start with "="
-        header.font = header_font
-        header.fill = header_fill
+        sheet.restyle(start_row, j, bold=HEADER.bold, fill=HEADER.fill)
     hidden = frame["suppressed"].to_numpy(dtype=bool) if "suppressed" in frame else None
     for i, values in enumerate(frame.itertuples(index=False), start=start_row + 1):
         for j, value in enumerate(values, start=1):
             _put(sheet, i, j, value)
             if hidden is not None and hidden[i - start_row - 1]:
-                sheet.cell(row=i, column=j).fill = hidden_fill
-    sheet.freeze_panes = f"A{start_row + 1}"
+                sheet.restyle(i, j, fill=HIDDEN_FILL)
+    sheet.freeze_rows = start_row
     for j, column in enumerate(frame.columns, start=1):
-        sheet.column_dimensions[get_column_letter(j)].width = max(10, min(28, len(column) + 3))
+        sheet.widths[j] = max(10, min(28, len(column) + 3))
 
 
-def _key_values(sheet: Worksheet, rows: Iterable[tuple[str, object]]) -> None:
+def _key_values(sheet: Sheet, rows: Iterable[tuple[str, object]]) -> None:
     for i, (key, value) in enumerate(rows, start=1):
         _put(sheet, i, 1, key)
-        sheet.cell(row=i, column=1).font = _styles()[0]
+        sheet.restyle(i, 1, bold=True)
         _put(sheet, i, 2, value)
-    sheet.column_dimensions["A"].width = 40
-    sheet.column_dimensions["B"].width = 60
+    sheet.widths[1] = 40
+    sheet.widths[2] = 60
 
 
 def report_workbook(analysis: Analysis) -> bytes:
     """``report.xlsx``: Summary, Ties, Roles, Dimensions, Response rates, Notes on suppression
-    (and Trends when a previous round was given)."""
-    buffer = io.BytesIO()
-    build_workbook(analysis).save(buffer)
-    return buffer.getvalue()
+    (and Trends when a previous round was given), written by :mod:`analytics.xlsx`."""
+    return workbook_bytes(workbook_sheets(analysis))
 
 
 def build_workbook(analysis: Analysis) -> Workbook:
-    """The workbook :func:`report_workbook` saves."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment
+    """The workbook :func:`report_workbook` writes, read back with openpyxl (for tests and
+    tools that look into it; imports openpyxl)."""
+    from openpyxl import load_workbook
 
-    book = Workbook()
-    summary = book.active
-    assert summary is not None
-    summary.title = "Summary"
+    return load_workbook(io.BytesIO(report_workbook(analysis)))
+
+
+def workbook_sheets(analysis: Analysis) -> list[Sheet]:
+    """The sheets of :func:`report_workbook`, in their order."""
+    summary = Sheet("Summary")
     overall = analysis.overall
     rows: list[tuple[str, object]] = [
         ("Overall RC (1-5)", overall.rc),
@@ -595,29 +579,36 @@ def build_workbook(analysis: Analysis) -> Workbook:
     if analysis.trends is not None and analysis.trends.overall is not None:
         rows.append(("Change in overall RC since previous round", analysis.trends.overall.change))
     _key_values(summary, rows)
+    sheets = [summary]
 
-    _table(book.create_sheet("Ties"), analysis.ties)
-    _table(book.create_sheet("Roles"), analysis.roles)
-    dims = book.create_sheet("Dimensions")
-    _table(dims, _dimensions_wide(analysis))
+    for title, table in (
+        ("Ties", analysis.ties),
+        ("Roles", analysis.roles),
+        ("Dimensions", _dimensions_wide(analysis)),
+    ):
+        sheets.append(Sheet(title))
+        _table(sheets[-1], table)
 
-    rates_sheet = book.create_sheet("Response rates")
+    rates_sheet = Sheet("Response rates")
     if analysis.response_rates is None:
         _put(rates_sheet, 1, 1, "No invitation list was given, so there are no response rates.")
     else:
         _table(rates_sheet, analysis.response_rates)
         for i in range(len(analysis.response_rates)):
-            rates_sheet.cell(row=i + 2, column=5).number_format = "0%"
+            rates_sheet.restyle(i + 2, 5, number_format="0%")
+    sheets.append(rates_sheet)
 
-    notes = book.create_sheet("Notes on suppression")
-    notes.column_dimensions["A"].width = 120
+    notes = Sheet("Notes on suppression")
+    notes.widths[1] = 120
     for i, note in enumerate(suppression_notes(analysis), start=1):
         _put(notes, i, 1, note)
-        notes.cell(row=i, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+        notes.restyle(i, 1, wrap_top=True)
+    sheets.append(notes)
 
     if analysis.trends is not None:
-        _table(book.create_sheet("Trends"), trends_frame(analysis))
-    return book
+        sheets.append(Sheet("Trends"))
+        _table(sheets[-1], trends_frame(analysis))
+    return sheets
 
 
 def _dimensions_wide(analysis: Analysis) -> pd.DataFrame:
@@ -673,11 +664,8 @@ def _render(
 
 
 def prepare_worker() -> None:
-    """Import and warm up what drawing and the workbook need, in a process that will run
-    :func:`write_all`'s tasks: done while the answers are still being read, it is off the
-    time anyone waits for."""
-    import openpyxl  # noqa: F401
-
+    """Import and warm up what drawing needs, in a process that will run :func:`write_all`'s
+    tasks: done while the answers are still being read, it is off the time anyone waits for."""
     from . import figures
 
     figures.warm_up()
@@ -741,9 +729,9 @@ def make_pictures_and_workbook(analysis: Analysis, directory: Path) -> None:
     """:func:`write_all`'s task for its worker: every picture and the workbook, in two
     processes at once (this one and a fork of it, which shares what it has imported)."""
     pictures = picture_names(analysis)
-    # About half the work each: the heat map, the trend and the workbook; the network map
-    # (the slowest picture with many roles) and the dimensions.
-    forked = [n for n in (HEATMAP_PNG, TREND_PNG) if n in pictures] + [REPORT_XLSX]
+    # About half the work each: the heat map, the dimensions and the workbook; the network
+    # map (the slowest picture with many roles) and the trend.
+    forked = [n for n in (HEATMAP_PNG, DIMENSIONS_PNG) if n in pictures] + [REPORT_XLSX]
     here = [n for n in pictures if n not in forked]
     if not hasattr(os, "fork"):
         _draw(analysis, directory, [*forked, *here])

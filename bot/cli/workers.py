@@ -1,7 +1,7 @@
 """A process that draws an analysis's pictures and makes its workbook (``rcbot analyze``).
 
 It is forked from the command's process once pandas and the analytics are imported, so it
-starts at once with both, then imports and warms up the drawing (Pillow) and openpyxl
+starts at once with both, then imports and warms up the drawing (Pillow)
 (:func:`analytics.exports.prepare_worker`) while the answers are read and scored; it splits
 the drawing with a fork of itself (:func:`analytics.exports.make_pictures_and_workbook`), so
 they are imported once. Forking is only safe while this process runs a single thread,
