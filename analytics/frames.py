@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("team",)
 MAX_LISTED_PROBLEMS = 20
+_HEAD = 1 << 16
+"""Bytes looked at first (is the file empty?)."""
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -137,38 +139,62 @@ def load_answers(path: str | Path) -> Answers:
     ignored.
     """
     source = str(path)
+    # The file is read by pandas through a file object, a piece at a time, rather than into
+    # memory first (a million answers: 40 MB, about 25 ms of copying and page faults); the
+    # whole file is read again only to explain a problem.
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            head = handle.read(_HEAD)
+            start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
+            if not head.strip():  # empty, or spaces only as far as this: look at it all
+                whole = head + handle.read()
+                if not whole or whole.isspace():
+                    expected = ",".join(REQUIRED_COLUMNS)
+                    message = f"the file is empty; expected the header {expected}"
+                    raise AnswersFileError([Problem(message, line=1)], source=source)
+            handle.seek(start)
+            try:
+                header_stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+                header = [h.strip() for h in next(csv.reader(header_stream), [])]
+                header_stream.detach()
+            except UnicodeDecodeError:
+                _decode(Path(path).read_bytes(), source)  # names the first bad byte
+                raise
     except OSError as exc:
         problem = Problem(f"cannot read the file: {exc.strerror or exc}")
         raise AnswersFileError([problem], source=source) from None
-    if not raw or raw.isspace():
-        message = f"the file is empty; expected the header {','.join(REQUIRED_COLUMNS)}"
-        raise AnswersFileError([Problem(message, line=1)], source=source)
-    # ASCII (the usual case) needs no decoding to be valid UTF-8; pandas decodes while it
-    # parses. Other files are decoded once here, to name the first bad byte.
+
     decoded: list[str] = []
-    if not raw.isascii():
-        decoded.append(_decode(raw, source))
 
     def text() -> str:
         """The whole file as text, for the (slow) error paths only."""
         if not decoded:
-            decoded.append(_decode(raw, source))
+            decoded.append(_decode(Path(path).read_bytes(), source))
         return decoded[0]
 
-    data = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
-    header_stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
-    header = [h.strip() for h in next(csv.reader(header_stream), [])]
     problems = _header_problems(header, line=1)
     if problems:
+        text()  # a file that is not UTF-8 is reported as such first
         raise AnswersFileError(problems, source=source)
     wanted = [i for i, name in enumerate(header) if name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+
+    def data() -> BinaryIO:
+        """The file from its first byte after the byte order mark, if it has one."""
+        handle = open(path, "rb")  # noqa: SIM115 (closed by the reader)
+        handle.seek(start)
+        return handle
+
     try:
         frame = _read_categories(data, wanted)
     except pd.errors.ParserError:
         problems = _field_count_problems(text(), len(header))
         raise AnswersFileError(problems, source=source) from None
+    except UnicodeDecodeError:  # pandas decodes UTF-8 as it reads (and checks it)
+        text()  # names the first bad byte
+        raise
+    except OSError as exc:
+        problem = Problem(f"cannot read the file: {exc.strerror or exc}")
+        raise AnswersFileError([problem], source=source) from None
     frame.columns = pd.Index(header)
     frame = frame.loc[:, [c for c in header if c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]]
 
@@ -224,8 +250,9 @@ def _in_order_of_appearance(values: pd.Series) -> pd.Categorical[Any]:
     return pd.Categorical.from_codes(position[codes], categories=values.cat.categories[order])
 
 
-def _read_categories(data: bytes, wanted: Sequence[int]) -> pd.DataFrame:
-    """Every column of the CSV as a categorical of the exact text of its cells.
+def _read_categories(data: Callable[[], BinaryIO], wanted: Sequence[int]) -> pd.DataFrame:
+    """Every column of the CSV (``data`` opens it) as a categorical of the exact text of its
+    cells.
 
     Categoricals make each column codes into its few distinct values, and every check and
     clean-up then works on those values rather than on a million cells. pandas turns the
@@ -234,11 +261,13 @@ def _read_categories(data: bytes, wanted: Sequence[int]) -> pd.DataFrame:
     are read again as text.
     """
     options: dict[str, Any] = {"keep_default_na": False, "skip_blank_lines": False}
-    frame: pd.DataFrame = pd.read_csv(io.BytesIO(data), dtype="category", **options)
+    with data() as handle:
+        frame: pd.DataFrame = pd.read_csv(handle, dtype="category", **options)
     if not isinstance(frame.index, pd.RangeIndex):
         # A first row with one field too many makes its first field the index: read it all
         # as text, exactly as it is, and let the checks name what is wrong.
-        text: pd.DataFrame = pd.read_csv(io.BytesIO(data), dtype=str, **options)
+        with data() as handle:
+            text: pd.DataFrame = pd.read_csv(handle, dtype=str, **options)
         return text.astype("category")
     inferred = [
         i
@@ -247,7 +276,8 @@ def _read_categories(data: bytes, wanted: Sequence[int]) -> pd.DataFrame:
         and not pd.api.types.is_string_dtype(frame.iloc[:, i].cat.categories.dtype)
     ]
     if inferred:
-        again = pd.read_csv(io.BytesIO(data), usecols=inferred, dtype=str, **options)
+        with data() as handle:
+            again = pd.read_csv(handle, usecols=inferred, dtype=str, **options)
         for i, column in zip(inferred, again.columns, strict=True):
             frame.isetitem(i, again[column].astype("category").array)
     return frame
