@@ -190,11 +190,15 @@ def _serve(job_read: int, outcome_write: int) -> None:
     workers = None
     stopping = False
     starting_worker = False
+    leaving = False
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
-        if not starting_worker:  # else it is stopped once it is known, see below
+        # Not while the worker is being started (it is stopped once it is known, see below),
+        # nor once this process is leaving anyway: the command closes the job pipe before it
+        # sends the signal, so the signal may come while the worker is being ended.
+        if not (starting_worker or leaving):
             raise _Stopped
 
     signal.signal(signal.SIGTERM, stop)
@@ -227,8 +231,11 @@ def _serve(job_read: int, outcome_write: int) -> None:
     except BaseException:  # stopped, interrupted, or the command went away: leave quietly
         status = 1
     finally:
-        if workers is not None:  # ends the worker too, so that it is not left behind
-            workers.shutdown(cancel_futures=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+        leaving = True
+        try:
+            if workers is not None:  # ends the worker too, so that it is not left behind
+                workers.shutdown(cancel_futures=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)

@@ -4,14 +4,13 @@ written when drawing fails there."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from analytics import Analysis, analyze, load_answers_csv, write_outputs
 from analytics import figures as fig
-from bot.cli.workers import drawing_workers
+from bot.cli.workers import DrawingWorker, drawing_workers
 from tests.golden.regenerate import INPUTS, workbook_values
 
 
@@ -23,7 +22,7 @@ def analysis() -> Analysis:
 
 
 @pytest.fixture
-def workers() -> Iterator[ProcessPoolExecutor]:
+def workers() -> Iterator[DrawingWorker]:
     started = drawing_workers()
     if started is None:
         pytest.skip("no worker process here (one core, or threads running)")
@@ -32,7 +31,7 @@ def workers() -> Iterator[ProcessPoolExecutor]:
 
 
 def test_the_worker_writes_the_same_files(
-    analysis: Analysis, workers: ProcessPoolExecutor, tmp_path: Path
+    analysis: Analysis, workers: DrawingWorker, tmp_path: Path
 ) -> None:
     here = write_outputs(analysis, tmp_path / "here")
     there = write_outputs(analysis, tmp_path / "there", workers=workers)
@@ -63,3 +62,48 @@ def test_a_drawing_that_fails_in_the_worker_writes_nothing(
     finally:
         workers.shutdown()
     assert list(tmp_path.iterdir()) == []
+
+
+def _pid_and(value: int) -> tuple[int, int]:
+    import os
+
+    return os.getpid(), value
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def _die() -> None:
+    import os
+
+    os._exit(3)
+
+
+def test_the_worker_runs_jobs_in_order_in_its_own_process() -> None:
+    import os
+
+    worker = DrawingWorker()
+    try:
+        futures = [worker.submit(_pid_and, i) for i in range(5)]
+        answers = [f.result() for f in futures]
+        assert [value for _, value in answers] == list(range(5))
+        assert {pid for pid, _ in answers} == {worker.pid} != {os.getpid()}
+        with pytest.raises(ValueError, match="no good"):
+            worker.submit(_fail, "no good").result()
+        assert worker.submit(_pid_and, 7).result()[1] == 7  # still serving
+    finally:
+        worker.shutdown()
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker.pid, 0)  # ended and reaped
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        worker.submit(_pid_and, 1)
+
+
+def test_a_worker_that_dies_fails_its_job_rather_than_hanging() -> None:
+    worker = DrawingWorker()
+    try:
+        with pytest.raises(RuntimeError, match="stopped unexpectedly"):
+            worker.submit(_die).result()
+    finally:
+        worker.shutdown()
