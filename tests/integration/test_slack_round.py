@@ -102,6 +102,16 @@ class Served:
     def people(self) -> list[Participant]:
         return self.service.list_participants("Chemo")
 
+    async def page_in_slack(self, email: str) -> tuple[str, dict[str, Any]]:
+        """Open the round, press Start: the person's Slack id and their first page as Slack
+        holds it (with its view id, so views.update can reach it)."""
+        self.service.open_round("Chemo", MONDAY + timedelta(days=14))
+        user = self.users[email]
+        await self.until(lambda: bool(self.slack.dm_messages(user)))
+        await self.open_page(email)
+        (opened,) = self.slack.open_views(user)
+        return user, opened
+
     async def open_page(self, email: str) -> dict[str, Any]:
         user = self.users[email]
         action, value = self.invitation_button(email)
@@ -536,11 +546,7 @@ async def test_the_next_page_is_shown_at_once_and_saved_after(
     before the save (held back here until the acknowledgement has arrived), which follows;
     the screen needs no correction."""
     s = served
-    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
-    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
-    await s.open_page("ann@nhs.net")
-    ann = s.users["ann@nhs.net"]
-    (opened,) = s.slack.open_views(ann)
+    ann, opened = await s.page_in_slack("ann@nhs.net")
     release, saved = threading.Event(), threading.Event()
     real_submit = Answering.submit
 
@@ -566,11 +572,7 @@ async def test_a_page_shown_at_once_is_corrected_when_saving_refuses(served: Ser
     """The owner closed the round (in another process) after Ann's page was shown: the next
     page is shown at once, the save refuses, and the screen is corrected to say why."""
     s = served
-    s.service.open_round("Chemo", MONDAY + timedelta(days=14))
-    await s.until(lambda: bool(s.slack.dm_messages(s.users["ann@nhs.net"])))
-    await s.open_page("ann@nhs.net")
-    ann = s.users["ann@nhs.net"]
-    (opened,) = s.slack.open_views(ann)
+    ann, opened = await s.page_in_slack("ann@nhs.net")
     SurveyService(s.service.engine, s.clock).close_round("Chemo")
     dims = [b["block_id"] for b in opened["blocks"] if b["type"] == "input"]
     reply = await s.side.submit(ann, opened, dict.fromkeys(dims, "4"))
