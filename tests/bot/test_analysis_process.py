@@ -54,16 +54,20 @@ def test_the_analysis_process_writes_the_files_and_the_command_prints_them(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "answers.csv").write_text(ANSWERS)
+    # The command ends its own process once the analysis process has ended (stop): what it
+    # imported is looked at then.
     code = (
         "import sys\n"
         "from bot.cli import analysis\n"
-        "try:\n"
-        f"    {CLI}\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "heavy = {'pandas', 'numpy', 'PIL', 'openpyxl'} & {m.split('.')[0] for m in sys.modules}\n"
-        "print('heavy:', sorted(heavy))\n"
-        "print('pid', analysis._early_pid)\n"
+        "stop = analysis.EarlyAnalysis.stop\n"
+        "def stop_and_report(self):\n"
+        "    stop(self)\n"
+        "    loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "    heavy = {'pandas', 'numpy', 'PIL', 'openpyxl'} & loaded\n"
+        "    print('heavy:', sorted(heavy))\n"
+        "    print('pid', analysis._early_pid, flush=True)\n"
+        "analysis.EarlyAnalysis.stop = stop_and_report\n"
+        f"{CLI}\n"
     )
     result = rcbot("analyze", "answers.csv", "--out", "results", cwd=tmp_path, code=code)
     assert result.returncode == 0, result.stderr
