@@ -916,6 +916,10 @@ def analyze(
             print_tie_table(out, ties)
         table.append(captured.get())
 
+    if early is not None:
+        import gc
+
+        gc.freeze()  # this process ends when the results are printed (see _leave)
     try:
         with err.status("Analysing answers and drawing the pictures..."):
             if early is not None:
