@@ -729,10 +729,10 @@ def make_pictures_and_workbook(analysis: Analysis, directory: Path) -> None:
     """:func:`write_all`'s task for its worker: every picture and the workbook, in two
     processes at once (this one and a fork of it, which shares what it has imported)."""
     pictures = picture_names(analysis)
-    # About half the work each: the heat map, the dimensions and the workbook; the network
-    # map (the slowest picture with many roles) and the trend.
-    forked = [n for n in (HEATMAP_PNG, DIMENSIONS_PNG) if n in pictures] + [REPORT_XLSX]
-    here = [n for n in pictures if n not in forked]
+    # About half the work each: the heat map, the dimensions and the trend; the network map
+    # (the slowest picture with many roles) and the workbook.
+    forked = [n for n in (HEATMAP_PNG, DIMENSIONS_PNG, TREND_PNG) if n in pictures]
+    here = [n for n in pictures if n not in forked] + [REPORT_XLSX]
     if not hasattr(os, "fork"):
         _draw(analysis, directory, [*forked, *here])
         return
