@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Final
 
 from bot.conversation.content import local_date, withdrawn
+from surveys.clock import ensure_utc
 from surveys.errors import DomainError, NotFound
 from surveys.instrument import Instrument
 from surveys.model import NOT_APPLICABLE, InvitationId, Platform, Score, parse_scores
@@ -120,7 +121,7 @@ def same_screen(shown: Outcome, saved: Outcome) -> bool:
 
 RECENT_VIEWS: Final = 2048
 """Invitations whose last-read state a server keeps to answer a submitted page at once."""
-RECENT_SECONDS: Final = 1800.0
+RECENT_SECONDS: Final = 600.0
 """How long such a state may be used (a page left open longer is answered after saving)."""
 
 
@@ -292,7 +293,7 @@ class Answering:
         view = self.recent.get(invitation_id)
         if view is None:
             return None
-        now = self.service.clock.now()
+        now = ensure_utc(self.service.clock.now())
         decided = decide_page(view, platform, user_id, partner_role, values, now)
         if decided.progress is None:
             return None
