@@ -35,6 +35,7 @@ import asyncio
 import contextvars
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
@@ -79,28 +80,33 @@ def _executor(lane: str, size: int) -> ThreadPoolExecutor:
         return pool
 
 
-_reachable = True
+_failed_at: float | None = None
+"""When (monotonic) database work last failed for want of a connection."""
+_worked_from: float = 0.0
+"""When the latest database work that succeeded had started."""
 
 
 def database_reachable() -> bool:
-    """Whether the last database work through this boundary reached the database: True
-    until some fails for want of a connection, then False until some succeeds. For work
-    that would act before the database answers (a page answered at once) to wait for it
-    instead while there is an outage."""
-    return _reachable
+    """Whether the database answered the latest work through this boundary: False from a
+    failure for want of a connection until some work started after it succeeds (work that
+    started before the failure and ends after it says nothing about now). For work that
+    would act before the database answers (a page answered at once) to wait for it instead
+    while there is an outage."""
+    return _failed_at is None or _worked_from > _failed_at
 
 
 async def _run[T](pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
-    global _reachable
+    global _failed_at, _worked_from
     loop = asyncio.get_running_loop()
+    started = time.monotonic()
     try:
         result = await loop.run_in_executor(pool, work)
     except DBAPIError as exc:
         if is_unavailable(exc):
-            _reachable = False
+            _failed_at = time.monotonic()
             raise DatabaseUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
         raise
-    _reachable = True
+    _worked_from = max(_worked_from, started)
     return result
 
 

@@ -52,6 +52,9 @@ def safe_url(url: str | URL) -> str:
 
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalise_url(url)
+    # A failed statement's message never carries its parameters (people's answers, e-mail
+    # addresses), whoever logs the error.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         _create_private(parsed.database)
         engine = create_engine(parsed, **kwargs)

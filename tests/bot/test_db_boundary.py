@@ -43,3 +43,39 @@ def test_threads_of_each_lane_are_named_for_it() -> None:
     here, there = asyncio.run(main())
     assert here.startswith("rcbot-db_")
     assert there.startswith("rcbot-db-background_")
+
+
+def test_reachable_only_once_work_started_after_the_failure_succeeds() -> None:
+    """A failure for want of a connection marks the database unreachable; work that had
+    started before it and succeeds after it does not mark it reachable again, work started
+    after it does."""
+    from sqlalchemy.exc import OperationalError
+
+    from bot.db_boundary import DatabaseUnavailable, database_reachable
+
+    release, started = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(timeout=60)
+        return "done"
+
+    def refused() -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    async def main() -> list[bool]:
+        seen = []
+        earlier = asyncio.ensure_future(run_db(slow))
+        await asyncio.to_thread(started.wait, 60)
+        try:
+            await run_db(refused)
+        except DatabaseUnavailable:
+            seen.append(database_reachable())
+        release.set()
+        await earlier
+        seen.append(database_reachable())
+        await run_db(lambda: None)
+        seen.append(database_reachable())
+        return seen
+
+    assert asyncio.run(main()) == [False, False, True]

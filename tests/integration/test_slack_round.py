@@ -18,9 +18,11 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from bot.conversation.answering import Answering
-from bot.platforms.slack.app import BUSY_TEXT
+from bot.db_boundary import UNAVAILABLE_TEXT
+from bot.platforms.slack.app import BUSY_TEXT, FAILED_TEXT
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.web.server import serve
@@ -581,3 +583,30 @@ async def test_a_page_shown_at_once_is_corrected_when_saving_refuses(served: Ser
     assert "has closed" in json.dumps(s.slack.calls("views.update")[-1]["view"])
     assert "has closed" in json.dumps(s.slack.view(opened["id"]))
     assert s.invitation_of("ann@nhs.net").started_at is None  # nothing was saved
+
+
+@pytest.mark.parametrize(
+    ("failure", "told"),
+    [
+        (OperationalError("INSERT", {}, ConnectionRefusedError("refused")), UNAVAILABLE_TEXT),
+        (RuntimeError("a bug"), FAILED_TEXT),
+    ],
+    ids=["database-gone", "bug"],
+)
+async def test_a_save_failing_after_the_page_was_shown_is_told_not_raised(
+    served: Served, monkeypatch: pytest.MonkeyPatch, failure: Exception, told: str
+) -> None:
+    """The next page went out in the acknowledgement and saving fails at once (within bolt's
+    10 ms look at the acknowledgement): Slack still gets its 200 with that page (a failure
+    raised after ack() made bolt answer 404), and the page then says what happened."""
+    s = served
+    ann, opened = await s.page_in_slack("ann@nhs.net")
+
+    def failing(self: Answering, *args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(Answering, "submit", failing)
+    dims = [b["block_id"] for b in opened["blocks"] if b["type"] == "input"]
+    reply = await s.side.submit(ann, opened, dict.fromkeys(dims, "4"))  # asserts a 200
+    assert reply["view"]["title"]["text"] == "Role 2 of 2"
+    await s.until(lambda: told in json.dumps(s.slack.view(opened["id"])))

@@ -64,6 +64,10 @@ press is acknowledged and told "busy, try again" (a modal's trigger lasts 3 s, s
 it would fail anyway), a submission is answered "busy, submit again" on its own page, the
 answers still on it; either costs no database work, so every acknowledgement stays fast."""
 BUSY_TEXT: Final = "rcbot is busy right now: please try again in a moment."
+FAILED_TEXT: Final = (
+    "Sorry, rcbot could not finish that. Please try again; if it keeps happening, tell the "
+    "survey's owner."
+)
 
 
 class Admission:
@@ -173,16 +177,33 @@ def build_slack_app(
         return False
 
     def after_ack(listener: Listener) -> Listener:
-        """A button listener that acknowledges first and then reaches the database: an
-        outage is told to the person here, not raised. (Raised after ``ack()``, bolt's
-        runner can reset the acknowledgement and answer Slack with a 404.)"""
+        """A listener whose work may go on after it acknowledged: a failure from then on is
+        told to the person here (an outage politely, anything else as a failure), never
+        raised: raised after ``ack()``, bolt's runner can reset the acknowledgement and
+        answer Slack with a 404. A failure before the acknowledgement is raised, for
+        :func:`unavailable` to answer in the acknowledgement itself."""
 
         async def run(body: dict[str, Any], ack: Ack) -> None:
+            acked = False
+
+            async def ack_once(*args: Any, **kwargs: Any) -> None:
+                nonlocal acked
+                await ack(*args, **kwargs)
+                acked = True
+
             try:
-                await listener(body, ack)
+                await listener(body, ack_once)
             except DatabaseUnavailable as error:
+                if not acked:
+                    raise
                 log.warning("Slack request during a database outage: %s", error)
                 await _tell_unavailable(platform, body)
+            except Exception as error:
+                if not acked:
+                    raise
+                # The type only: a database error's text can hold the answers it carried.
+                log.error("Slack listener failed after acknowledging: %s", type(error).__name__)
+                await _tell_unavailable(platform, body, FAILED_TEXT)
 
         return run
 
@@ -273,6 +294,7 @@ def build_slack_app(
     saving = InOrder()
 
     @app.view(render.PAGE_CALLBACK)
+    @after_ack
     async def submit_page(body: dict[str, Any], ack: Ack) -> None:
         if not admission.enter():
             await ack(**_busy_page(body["view"]))
@@ -422,13 +444,16 @@ def _unavailable_ack(body: dict[str, Any]) -> dict[str, Any] | str:
     return ""
 
 
-async def _tell_unavailable(platform: SlackPlatform, body: dict[str, Any]) -> None:
-    """After the acknowledgement: the page (already showing "saving") or the command's
-    reply says it, else a notice in a modal, else an ephemeral line."""
+async def _tell_unavailable(
+    platform: SlackPlatform, body: dict[str, Any], text: str = UNAVAILABLE_TEXT
+) -> None:
+    """After the acknowledgement, ``text`` (by default: rcbot is briefly unavailable): the
+    page (already showing "saving" or the next page) or the command's reply says it, else a
+    notice in a modal, else an ephemeral line."""
     if "command" in body and body.get("response_url"):
         try:
             await AsyncWebhookClient(body["response_url"]).send(
-                text=UNAVAILABLE_TEXT, response_type="ephemeral"
+                text=text, response_type="ephemeral"
             )
         except (SlackRequestError, OSError) as exc:
             log.warning("could not say rcbot is unavailable: %s", type(exc).__name__)
@@ -439,16 +464,14 @@ async def _tell_unavailable(platform: SlackPlatform, body: dict[str, Any]) -> No
     try:
         view_id = (body.get("view") or {}).get("id")
         if body.get("type") == "view_submission" and view_id:
-            view = render.notice_view("rcbot", UNAVAILABLE_TEXT)
+            view = render.notice_view("rcbot", text)
             await platform.client.views_update(view_id=view_id, view=view)
         elif body.get("trigger_id"):
-            view = render.notice_view("rcbot", UNAVAILABLE_TEXT)
+            view = render.notice_view("rcbot", text)
             await platform.client.views_open(trigger_id=body["trigger_id"], view=view)
         else:
             channel = (body.get("channel") or {}).get("id") or user
-            await platform.client.chat_postEphemeral(
-                channel=channel, user=user, text=UNAVAILABLE_TEXT
-            )
+            await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
     except SlackApiError as exc:
         log.warning("could not say rcbot is unavailable: %s", exc.response.get("error"))
 
