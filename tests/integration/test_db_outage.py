@@ -90,6 +90,10 @@ class CuttableProxy:
         except OSError:
             writer.close()
             return
+        if self._server is None:  # cut while this connection was being made: no way through
+            writer.close()
+            up_writer.close()
+            return
         self._writers |= {writer, up_writer}
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
