@@ -792,6 +792,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="serve the fake Slack from a thread of this process (default: its own process)",
     )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="run on this PostgreSQL database, in a schema of its own dropped at the end "
+        "(default: a fresh SQLite file)",
+    )
     ack = parser.add_argument_group("acknowledgement latency")
     ack.add_argument("--ack-rate", type=float, default=100.0, help="requests a second")
     ack.add_argument("--ack-seconds", type=float, default=10.0, help="measured seconds per app")
@@ -806,6 +812,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@dataclass
+class BenchDatabase:
+    url: str
+    schema: str | None = None
+    admin: str | None = None
+
+    def drop(self) -> None:
+        if self.schema is None or self.admin is None:
+            return
+        from sqlalchemy import text
+
+        engine = make_engine(self.admin)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        finally:
+            engine.dispose()
+
+
+def bench_database(url: str | None, tmp: Path) -> BenchDatabase:
+    """A fresh SQLite file, or a schema of its own on the PostgreSQL database ``url``."""
+    if url is None:
+        return BenchDatabase(f"sqlite:///{tmp / 'bench.db'}")
+    from sqlalchemy import text
+
+    schema = f"rcbot_bench_{secrets.token_hex(4)}"  # made here, never from input
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    finally:
+        engine.dispose()
+    separator = "&" if "?" in url else "?"
+    return BenchDatabase(f"{url}{separator}options=-csearch_path%3D{schema}", schema, url)
+
+
 async def run(args: argparse.Namespace) -> int:
     secret = secrets.token_hex(16)
     ack: AckResult | None = None
@@ -814,7 +856,8 @@ async def run(args: argparse.Namespace) -> int:
         tempfile.TemporaryDirectory(prefix="rcbot-bench-") as tmp,
         fake_slack(args.fake_in_process) as (slack, url),
     ):
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        database = bench_database(args.database, Path(tmp))
+        engine = make_engine(database.url)
         try:
             upgrade(engine)
             clock = SystemClock()
@@ -833,6 +876,7 @@ async def run(args: argparse.Namespace) -> int:
                 )
         finally:
             engine.dispose()
+            database.drop()
     print_table(fan, ack)
     for key, value in busy_rows:
         print(f"  {key}  {value}")
