@@ -32,7 +32,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import insert
 
-from bot.conversation.answering import Answering
+from bot.conversation.answering import Answering, RecentViews
 from bot.conversation.commands import OwnerCommands
 from bot.delivery.dispatch import Dispatcher, plan_invitations
 from bot.platforms.slack import render
@@ -242,7 +242,10 @@ async def busy_ack(world: Any, args: Any, secret: str, reports: Path) -> Pair:
     )
     commands = OwnerCommands(service)
     rcbot = build_slack_app(
-        signing_secret=secret, platform=platform, answering=Answering(service), commands=commands
+        signing_secret=secret,
+        platform=platform,
+        answering=Answering(service, recent=RecentViews()),
+        commands=commands,
     )
     bare = AsyncApp(
         signing_secret=secret,

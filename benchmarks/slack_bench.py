@@ -81,7 +81,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
-from bot.conversation.answering import Answering
+from bot.conversation.answering import Answering, RecentViews
 from bot.conversation.commands import OwnerCommands
 from bot.delivery.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.platforms.slack import render
@@ -661,7 +661,7 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
     rcbot = build_slack_app(
         signing_secret=secret,
         platform=SlackPlatform(make_client(TOKEN, world.slack_url, session=session)),
-        answering=Answering(service),
+        answering=Answering(service, recent=RecentViews()),
         commands=OwnerCommands(service),
     )
     mode = rcbot.process_before_response

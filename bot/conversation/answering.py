@@ -126,35 +126,44 @@ RECENT_SECONDS: Final = 600.0
 
 
 class RecentViews:
-    """The invitations recently shown or saved, as last read, by id: bounded in number and
-    age, safe to use from the event loop and the database threads. It holds what the person
-    sees on their screen anyway, never longer than :data:`RECENT_SECONDS`, and forgets an
-    invitation withdrawn through this server at once."""
+    """The invitations recently shown, as this server last read (or predicted) them, by id:
+    bounded in number and age, safe to use from the event loop and the database threads.
+    It holds what the person sees on their screen anyway; an entry is used for at most
+    :data:`RECENT_SECONDS` and dropped at the next use of the cache after that. An
+    invitation is forgotten when its page is refused, finished or saved differently from
+    what was predicted, and when it is withdrawn through this server (before and after the
+    withdrawal's transaction, so a save finishing meanwhile cannot bring it back)."""
 
     def __init__(self, size: int = RECENT_VIEWS, seconds: float = RECENT_SECONDS) -> None:
         self.size, self.seconds = size, seconds
         self._views: OrderedDict[InvitationId, tuple[float, InvitationView]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _expire(self, now: float) -> None:
+        """Drop the entries too old to use (the oldest first: entries are in time order)."""
+        while self._views:
+            key, (at, _) = next(iter(self._views.items()))
+            if now - at <= self.seconds:
+                return
+            del self._views[key]
+
     def remember(self, view: InvitationView) -> None:
         key = view.invitation.id
         if key is None:
             return
+        now = time.monotonic()
         with self._lock:
-            self._views[key] = (time.monotonic(), view)
+            self._expire(now)
+            self._views[key] = (now, view)
             self._views.move_to_end(key)
             while len(self._views) > self.size:
                 self._views.popitem(last=False)
 
     def get(self, key: InvitationId) -> InvitationView | None:
         with self._lock:
+            self._expire(time.monotonic())
             found = self._views.get(key)
-            if found is None:
-                return None
-            if time.monotonic() - found[0] > self.seconds:
-                del self._views[key]
-                return None
-            return found[1]
+            return None if found is None else found[1]
 
     def forget(self, key: InvitationId) -> None:
         with self._lock:
@@ -216,9 +225,16 @@ def parse_values(
 class Answering:
     """Answering in chat. Every method but :meth:`predict` is blocking database work."""
 
-    def __init__(self, service: SurveyService) -> None:
+    def __init__(self, service: SurveyService, *, recent: RecentViews | None = None) -> None:
+        """``recent``: where to keep invitations as last read, for :meth:`predict` (a
+        platform that answers a page at once); without it nothing is kept."""
         self.service = service
-        self.recent = RecentViews()
+        self.recent = recent
+
+    def forget(self, invitation_id: InvitationId) -> None:
+        """Drop what this server holds of the invitation (its predicted state is wrong)."""
+        if self.recent is not None:
+            self.recent.forget(invitation_id)
 
     def withdraw(
         self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
@@ -227,13 +243,14 @@ class Answering:
         as rcbot holds the person's answers to the round. One transaction (see
         :meth:`surveys.protection.DataProtection.withdraw`)."""
         protection = DataProtection(self.service.engine, self.service.clock)
-        self.recent.forget(invitation_id)
+        self.forget(invitation_id)
         try:
             done = protection.withdraw(invitation_id, platform, user_id)
         except NotFound:
             return Refused("There is nothing to withdraw: rcbot no longer holds these answers.")
         except DomainError as exc:
             return Refused(str(exc)[0].upper() + str(exc)[1:] + ".")
+        self.forget(invitation_id)  # again: a save may have finished meanwhile
         text = withdrawn(done.survey, done.round_number, done.after_close)
         return Withdrawn(text, done.message_ref)
 
@@ -249,7 +266,8 @@ class Answering:
         view, refused = self.service.view_for(invitation_id, platform, user_id)
         if refused is not None:
             return Refused(refused)
-        self.recent.remember(view)
+        if self.recent is not None:
+            self.recent.remember(view)
         if view.progress.complete:
             return build_page(view, view.invitation.partner_roles[0], editing=True)
         role = view.progress.next_role
@@ -265,12 +283,20 @@ class Answering:
         values: Mapping[str, str | None],
         *,
         editing: bool = False,
+        predicted: bool = False,
     ) -> Outcome:
-        """Save one page (one transaction) and say what comes next."""
+        """Save one page (one transaction) and say what comes next. ``predicted``: the page
+        was answered at once by :meth:`predict`, which already keeps the state it predicted
+        (a later page may have been predicted from it since: this save must not put back
+        an older state); the caller forgets it if the outcome differs."""
         outcome = self.service.answer_page(invitation_id, platform, user_id, partner_role, values)
-        if outcome.progress is not None:
-            self.recent.remember(outcome.view)
-        return self._next(outcome, partner_role, editing=editing)
+        shown = self._next(outcome, partner_role, editing=editing)
+        if self.recent is not None:
+            if not isinstance(shown, QuestionPage):  # refused, to fix or finished
+                self.recent.forget(invitation_id)
+            elif not predicted:
+                self.recent.remember(outcome.view)
+        return shown
 
     def predict(
         self,
@@ -290,7 +316,7 @@ class Answering:
         still submits, and corrects the screen if the saved outcome differs
         (:func:`same_screen`); the state it predicts is remembered, so the page after can be
         answered at once too."""
-        view = self.recent.get(invitation_id)
+        view = None if self.recent is None else self.recent.get(invitation_id)
         if view is None:
             return None
         now = ensure_utc(self.service.clock.now())
@@ -300,6 +326,7 @@ class Answering:
         outcome = self._next(decided, partner_role, editing=editing)
         if not isinstance(outcome, QuestionPage):
             return None
+        assert self.recent is not None
         self.recent.remember(decided.view)
         return outcome
 

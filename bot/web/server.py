@@ -9,6 +9,7 @@ import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import aiohttp
 from aiohttp import web
@@ -16,12 +17,12 @@ from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter
 from microsoft_agents.hosting.core.authorization import AgentAuthConfiguration, AuthTypes
 
-from bot.conversation.answering import Answering
+from bot.conversation.answering import Answering, RecentViews
 from bot.conversation.commands import OwnerCommands
 from bot.db_boundary import SERVING, run_db
 from bot.files import PublishedFiles
 from bot.platform import ChatPlatform, DeliveryError
-from bot.platforms.slack.app import build_slack_app
+from bot.platforms.slack.app import InOrder, build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.platforms.teams.app import build_teams_agent, messages_handler
 from bot.platforms.teams.client import TeamsPlatform
@@ -34,6 +35,9 @@ from surveys.errors import InvalidInput
 from surveys.model import Platform
 
 log = logging.getLogger(__name__)
+
+SAVES_SECONDS: Final = 10.0
+"""How long a stopping server waits for the pages it answered at once to be saved."""
 
 BOT_RESOURCE = "https://api.botframework.com"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
@@ -267,14 +271,16 @@ async def serve(
     service = lifecycle.service
     commands = OwnerCommands(service)
     slack_app = None
+    saves = InOrder()  # pages answered at once, saved just after
     if connected.slack is not None:
         secret = rt.settings.slack_signing_secret
         assert secret is not None
         slack_app = build_slack_app(
             signing_secret=secret.get_secret_value(),
             platform=connected.slack,
-            answering=Answering(service),
+            answering=Answering(service, recent=RecentViews()),
             commands=commands,
+            saves=saves,
         )
     teams_endpoint = None
     if connected.teams is not None and connected.teams_connections is not None:
@@ -303,4 +309,8 @@ async def serve(
         await scheduler.run(stop)
     finally:
         await runner.cleanup()
+        # Pages already shown as saved are saved before the platforms' clients close.
+        left = await saves.settle(SAVES_SECONDS)
+        if left:
+            log.warning("stopping with %d page saves unfinished", left)
         await connected.close()

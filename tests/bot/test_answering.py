@@ -38,7 +38,12 @@ def flow(engine: Engine, clock: FixedClock) -> tuple[Answering, InvitationId]:
     service.open_round("Chemo", MONDAY + timedelta(days=14))
     ann = next(i for i in service.invitations("Chemo") if i.role == "Nurses")
     assert ann.id is not None
-    return Answering(service), ann.id
+    return Answering(service, recent=RecentViews()), ann.id
+
+
+def kept(answering: Answering) -> RecentViews:
+    assert answering.recent is not None
+    return answering.recent
 
 
 def answers(page: QuestionPage, value: str = "4") -> dict[str, str | None]:
@@ -170,12 +175,12 @@ def test_nothing_is_predicted_without_a_recent_read_or_a_page_to_save(
         answering.predict(inv, Platform.SLACK, "U1", "Nurses", {**values, "timely": None}) is None
     )
     # Not read by this server lately (say it restarted), or read too long ago.
-    fresh = Answering(answering.service)
+    fresh = Answering(answering.service, recent=RecentViews())
     assert fresh.predict(inv, Platform.SLACK, "U1", "Nurses", values) is None
-    answering.recent.seconds = 0.0
+    kept(answering).seconds = 0.0
     assert answering.predict(inv, Platform.SLACK, "U1", "Nurses", values) is None
     # After the closing time, by the clock: refused, so not predicted.
-    answering.recent.seconds = 3600.0
+    kept(answering).seconds = 3600.0
     answering.start(inv, Platform.SLACK, "U1")
     clock.advance(timedelta(days=15))
     assert answering.predict(inv, Platform.SLACK, "U1", "Nurses", values) is None
@@ -199,15 +204,15 @@ def test_a_round_closed_elsewhere_is_caught_by_the_save(
 def test_withdrawing_forgets_the_invitation(flow: tuple[Answering, InvitationId]) -> None:
     answering, inv = flow
     answering.start(inv, Platform.SLACK, "U1")
-    assert answering.recent.get(inv) is not None
+    assert kept(answering).get(inv) is not None
     answering.withdraw(inv, Platform.SLACK, "U1")
-    assert answering.recent.get(inv) is None
+    assert kept(answering).get(inv) is None
 
 
 def test_recent_views_are_bounded(flow: tuple[Answering, InvitationId]) -> None:
     answering, inv = flow
     answering.start(inv, Platform.SLACK, "U1")
-    read = answering.recent.get(inv)
+    read = kept(answering).get(inv)
     assert read is not None
     recent = RecentViews(size=3)
     views = [
@@ -223,3 +228,72 @@ def test_recent_views_are_bounded(flow: tuple[Answering, InvitationId]) -> None:
         True,
         True,
     ]
+
+
+def test_an_earlier_save_does_not_put_back_an_older_state(
+    flow: tuple[Answering, InvitationId],
+) -> None:
+    """Two pages answered at once before the first is saved: the first save finishing
+    must not replace the state predicted since, or the third page would be the second
+    again, empty."""
+    answering, inv = flow
+    first = answering.start(inv, Platform.SLACK, "U1")
+    assert isinstance(first, QuestionPage)
+    second = answering.predict(inv, Platform.SLACK, "U1", "Nurses", answers(first))
+    assert second is not None
+    third = answering.predict(inv, Platform.SLACK, "U1", "Doctors", answers(second))
+    assert third is not None
+    assert third.partner_role == "GPs"
+    saved = answering.submit(inv, Platform.SLACK, "U1", "Nurses", answers(first), predicted=True)
+    assert same_screen(second, saved)
+    view = kept(answering).get(inv)
+    assert view is not None
+    assert set(view.progress.answered) == {"Nurses", "Doctors"}  # still the newest state
+
+
+def test_a_refused_or_finished_page_forgets_the_invitation(
+    flow: tuple[Answering, InvitationId],
+) -> None:
+    answering, inv = flow
+    page = answering.start(inv, Platform.SLACK, "U1")
+    assert isinstance(page, QuestionPage)
+    # Withdrawn through another server: this one still holds the answers it last read.
+    answering.submit(inv, Platform.SLACK, "U1", "Nurses", answers(page))
+    assert kept(answering).get(inv) is not None
+    other = Answering(answering.service)
+    other.withdraw(inv, Platform.SLACK, "U1")
+    refused = answering.submit(inv, Platform.SLACK, "U1", "Doctors", answers(page))
+    assert isinstance(refused, Refused)
+    assert kept(answering).get(inv) is None
+    # A finished invitation is not kept either (nothing is predicted from it).
+    bob = next(i.id for i in answering.service.invitations("Chemo") if i.role == "Doctors" and i.id)
+    page = answering.start(bob, Platform.SLACK, "U2")
+    while isinstance(page, QuestionPage):
+        page = answering.submit(bob, Platform.SLACK, "U2", page.partner_role, answers(page))
+    assert isinstance(page, Finished)
+    assert kept(answering).get(bob) is None
+
+
+def test_without_a_place_to_keep_them_nothing_is_kept_or_predicted(
+    flow: tuple[Answering, InvitationId],
+) -> None:
+    answering, inv = flow
+    plain = Answering(answering.service)  # Teams answers after saving: it keeps nothing
+    page = plain.start(inv, Platform.SLACK, "U1")
+    assert isinstance(page, QuestionPage)
+    assert plain.recent is None
+    assert plain.predict(inv, Platform.SLACK, "U1", "Nurses", answers(page)) is None
+
+
+def test_entries_too_old_are_dropped_even_if_never_read_again(
+    flow: tuple[Answering, InvitationId],
+) -> None:
+    answering, inv = flow
+    answering.start(inv, Platform.SLACK, "U1")
+    read = kept(answering).get(inv)
+    assert read is not None
+    recent = RecentViews(seconds=-1.0)  # every entry is too old at its next use
+    recent.remember(read)
+    other = replace(read, invitation=replace(read.invitation, id=InvitationId(999)))
+    recent.remember(other)  # any later use drops what is too old
+    assert len(recent) == 1

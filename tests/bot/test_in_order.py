@@ -26,9 +26,9 @@ async def test_one_key_runs_in_order_and_keys_run_side_by_side() -> None:
 
         return run
 
-    a1 = asyncio.create_task(order.run(1, piece("a1", fail=True)))
-    a2 = asyncio.create_task(order.run(1, piece("a2")))
-    b1 = asyncio.create_task(order.run(2, piece("b1")))
+    a1 = order.run(1, piece("a1", fail=True))
+    a2 = order.run(1, piece("a2"))  # in line behind a1 at once, before anything runs
+    b1 = order.run(2, piece("b1"))
     for _ in range(5):
         await asyncio.sleep(0)
     assert ran == ["a1 started", "b1 started"]  # a2 waits for a1; b1 does not
@@ -42,3 +42,19 @@ async def test_one_key_runs_in_order_and_keys_run_side_by_side() -> None:
     assert await a2 == "a2"  # after a1, although a1 failed
     assert ran == ["a1 started", "b1 started", "a2 started"]
     assert len(order) == 0
+    assert await order.settle(1.0) == 0
+
+
+async def test_settling_waits_for_the_work_in_line() -> None:
+    order = InOrder()
+    gate = asyncio.Event()
+
+    async def held() -> str:
+        await gate.wait()
+        return "saved"
+
+    first = order.run(1, held)
+    second = order.run(1, held)
+    asyncio.get_running_loop().call_soon(gate.set)
+    assert await order.settle(30.0) == 0
+    assert (first.result(), second.result()) == ("saved", "saved")

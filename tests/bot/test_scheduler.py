@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from apscheduler.schedulers.base import STATE_PAUSED
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -229,9 +230,12 @@ async def test_stopping_waits_for_the_executor_not_only_the_job_bodies(
     stop = asyncio.Event()
     task = asyncio.create_task(scheduler.run(stop))
     await wait_for(started.is_set)
+    assert scheduler._in_flight >= 1  # open-rounds is under way; its body says "not busy"
     stop.set()
-    await asyncio.sleep(0.2)
-    assert not task.done()  # still waiting for open-rounds
+    await wait_for(
+        lambda: scheduler._scheduler is not None and scheduler._scheduler.state == STATE_PAUSED
+    )
+    assert not task.done()  # paused, and still waiting for open-rounds
     release.set()
     await task
     assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text

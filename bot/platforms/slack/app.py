@@ -11,6 +11,7 @@ signing secret.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections import OrderedDict
@@ -91,12 +92,13 @@ class Admission:
 
 class InOrder:
     """Work for one key (an invitation) run one piece after another, in the order given,
-    whatever became of the piece before; different keys run side by side."""
+    whatever became of the piece before; different keys run side by side. A piece takes its
+    place in line when :meth:`run` is called (not when it is first awaited)."""
 
     def __init__(self) -> None:
         self._last: dict[Any, asyncio.Future[Any]] = {}
 
-    async def run[T](self, key: Any, start: Callable[[], Awaitable[T]]) -> T:
+    def run[T](self, key: Any, start: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
         before = self._last.get(key)
 
         async def after_before() -> T:
@@ -106,11 +108,21 @@ class InOrder:
 
         mine = asyncio.ensure_future(after_before())
         self._last[key] = mine
-        try:
-            return await mine
-        finally:
+
+        def done(_: asyncio.Future[T]) -> None:
             if self._last.get(key) is mine:
                 del self._last[key]
+
+        mine.add_done_callback(done)
+        return mine
+
+    async def settle(self, seconds: float) -> int:
+        """Wait (at most ``seconds``) for the work under way; how many pieces were left."""
+        pending = list(self._last.values())  # each key's last piece waits for the others
+        if not pending:
+            return 0
+        _, left = await asyncio.wait(pending, timeout=seconds)
+        return len(left)
 
     def __len__(self) -> int:
         return len(self._last)
@@ -139,7 +151,11 @@ def build_slack_app(
     answering: Answering,
     commands: OwnerCommands,
     max_in_flight: int | None = None,
+    saves: InOrder | None = None,
 ) -> AsyncApp:
+    """``saves``: where the pages saved after their acknowledgement wait in line; the
+    server waits for it (:meth:`InOrder.settle`) before it stops, so a page shown as saved
+    is saved."""
     admission = Admission(MAX_IN_FLIGHT if max_in_flight is None else max_in_flight)
     app = AsyncApp(
         signing_secret=signing_secret,
@@ -291,7 +307,11 @@ def build_slack_app(
             )
         return "update", render.notice_view("rcbot", outcome.reason)
 
-    saving = InOrder()
+    saving = InOrder() if saves is None else saves
+    latest: dict[InvitationId, int] = {}
+    """The last page submission acknowledged for each invitation with a page saved after,
+    so that the save of an earlier one never corrects a screen a later one has replaced."""
+    submissions = itertools.count(1)
 
     @app.view(render.PAGE_CALLBACK)
     @after_ack
@@ -312,9 +332,16 @@ def build_slack_app(
         role, editing = str(meta["role"]), bool(meta.get("edit"))
         values = render.page_values(view.get("state") or {})
 
-        def submit() -> Awaitable[Outcome]:
+        def submit(predicted: bool = False) -> Awaitable[Outcome]:
             return run_db(
-                answering.submit, invitation, Platform.SLACK, user, role, values, editing=editing
+                answering.submit,
+                invitation,
+                Platform.SLACK,
+                user,
+                role,
+                values,
+                editing=editing,
+                predicted=predicted,
             )
 
         # Usually the next page is known at once (the invitation as this server last read
@@ -326,14 +353,22 @@ def build_slack_app(
             else None
         )
         if predicted is not None:
+            line = saving.run(invitation, lambda: submit(predicted=True))
+            mine = latest[invitation] = next(submissions)
             await ack(response_action="update", view=page_outcome_view(predicted)[1])
             try:
-                outcome = await saving.run(invitation, submit)
+                outcome = await line
             except BaseException:  # not saved: what was predicted must not be built upon
-                answering.recent.forget(invitation)
+                answering.forget(invitation)
                 raise
+            finally:
+                current = latest.get(invitation)
+                if current == mine:
+                    del latest[invitation]
             if not same_screen(predicted, outcome):
-                await show_late(view, outcome)
+                answering.forget(invitation)
+                if current == mine:  # else a later page is shown, and its own save decides
+                    await show_late(view, outcome)
         else:
             outcome = await answer_or_late(view, ack, saving.run(invitation, submit))
         if isinstance(outcome, Finished):
@@ -378,6 +413,8 @@ def build_slack_app(
             await platform.client.views_update(view_id=view["id"], view=shown)
         except SlackApiError as exc:
             log.warning("could not update the page: %s", exc.response.get("error"))
+        except (SlackRequestError, OSError) as exc:
+            log.warning("could not update the page: %s", type(exc).__name__)
 
     @app.event("app_home_opened")
     async def home(body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -474,6 +511,8 @@ async def _tell_unavailable(
             await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
     except SlackApiError as exc:
         log.warning("could not say rcbot is unavailable: %s", exc.response.get("error"))
+    except (SlackRequestError, OSError) as exc:
+        log.warning("could not say rcbot is unavailable: %s", type(exc).__name__)
 
 
 async def _email_of(platform: SlackPlatform, user_id: str) -> Email | None:
