@@ -14,8 +14,10 @@ import asyncio
 import itertools
 import json
 import logging
+import traceback
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncApp
@@ -174,7 +176,7 @@ def build_slack_app(
         """A database outage: acknowledge with 200 and a polite "try again", never a 404 or
         silence. ``response`` is None when the listener had already acknowledged."""
         if not isinstance(error, DatabaseUnavailable):
-            log.error("Slack listener failed: %s", type(error).__name__, exc_info=error)
+            log.error("Slack listener failed: %s", _where(error))
             return None
         log.warning("Slack request during a database outage: %s", error)
         if response is not None:
@@ -217,8 +219,7 @@ def build_slack_app(
             except Exception as error:
                 if not acked:
                     raise
-                # The type only: a database error's text can hold the answers it carried.
-                log.error("Slack listener failed after acknowledging: %s", type(error).__name__)
+                log.error("Slack listener failed after acknowledging: %s", _where(error))
                 await _tell_unavailable(platform, body, FAILED_TEXT)
 
         return run
@@ -450,6 +451,14 @@ def build_slack_app(
             await respond(**answer)
 
     return app
+
+
+def _where(error: BaseException) -> str:
+    """A failure for the log: its type and where it happened, never its message (a
+    database error's text can quote the row it refused: someone's answers)."""
+    frames = traceback.extract_tb(error.__traceback__)[-3:]
+    trail = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames))
+    return f"{type(error).__name__} at {trail or 'an unknown place'}"
 
 
 def _busy_page(view: dict[str, Any]) -> dict[str, Any]:
