@@ -40,7 +40,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.pool import Pool
 
 MAX_THREADS: Final = 8
 """At most this many database calls at once for people waiting (:func:`run_db`)."""
@@ -83,16 +85,34 @@ def _executor(lane: str, size: int) -> ThreadPoolExecutor:
 _failed_at: float | None = None
 """When (monotonic) database work last failed for want of a connection."""
 _worked_from: float = 0.0
-"""When the latest database work that succeeded had started."""
+"""When the latest database work that reached the database had started."""
+_local = threading.local()
+
+
+@event.listens_for(Pool, "checkout")
+def _checked_out(*_: object) -> None:
+    """A live connection was handed out (after its pre-ping): count it for this thread."""
+    _local.checkouts = getattr(_local, "checkouts", 0) + 1
 
 
 def database_reachable() -> bool:
     """Whether the database answered the latest work through this boundary: False from a
-    failure for want of a connection until some work started after it succeeds (work that
-    started before the failure and ends after it says nothing about now). For work that
-    would act before the database answers (a page answered at once) to wait for it instead
-    while there is an outage."""
+    failure for want of a connection until work that started after it has really had a
+    live connection (work that started before the failure and ends after it, or work that
+    never needed a connection, says nothing about now). For work that would act before the
+    database answers (a page answered at once) to wait for it instead during an outage."""
     return _failed_at is None or _worked_from > _failed_at
+
+
+def _counted[T](work: Callable[[], T]) -> Callable[[], tuple[T, bool]]:
+    """``work``, and whether it took a live connection from a pool."""
+
+    def run() -> tuple[T, bool]:
+        before = getattr(_local, "checkouts", 0)
+        result = work()
+        return result, getattr(_local, "checkouts", 0) > before
+
+    return run
 
 
 async def _run[T](pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
@@ -100,13 +120,14 @@ async def _run[T](pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     try:
-        result = await loop.run_in_executor(pool, work)
+        result, connected = await loop.run_in_executor(pool, _counted(work))
     except DBAPIError as exc:
         if is_unavailable(exc):
             _failed_at = time.monotonic()
             raise DatabaseUnavailable(f"database unavailable ({type(exc.orig).__name__})") from exc
         raise
-    _worked_from = max(_worked_from, started)
+    if connected:
+        _worked_from = max(_worked_from, started)
     return result
 
 

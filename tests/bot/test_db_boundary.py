@@ -3,6 +3,7 @@ keeping all of its threads busy never makes the work of a person waiting queue b
 
 import asyncio
 import threading
+from pathlib import Path
 
 from bot.db_boundary import BACKGROUND_THREADS, run_background_db, run_db
 
@@ -45,23 +46,33 @@ def test_threads_of_each_lane_are_named_for_it() -> None:
     assert there.startswith("rcbot-db-background_")
 
 
-def test_reachable_only_once_work_started_after_the_failure_succeeds() -> None:
+def test_reachable_only_once_work_started_after_the_failure_reaches_the_database(
+    tmp_path: Path,
+) -> None:
     """A failure for want of a connection marks the database unreachable; work that had
-    started before it and succeeds after it does not mark it reachable again, work started
-    after it does."""
+    started before it and succeeds after it does not mark it reachable again, nor does work
+    that needs no connection; work started after it that takes a live connection does."""
+    from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
     from bot.db_boundary import DatabaseUnavailable, database_reachable
+    from surveys.persistence.db import make_engine
 
+    engine = make_engine(f"sqlite:///{tmp_path / 'reach.db'}")
     release, started = threading.Event(), threading.Event()
 
     def slow() -> str:
         started.set()
         release.wait(timeout=60)
-        return "done"
+        with engine.connect() as connection:
+            return str(connection.execute(text("SELECT 'done'")).scalar())
 
     def refused() -> None:
         raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
+    def ping() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
     async def main() -> list[bool]:
         seen = []
@@ -72,10 +83,15 @@ def test_reachable_only_once_work_started_after_the_failure_succeeds() -> None:
         except DatabaseUnavailable:
             seen.append(database_reachable())
         release.set()
-        await earlier
+        assert await earlier == "done"
         seen.append(database_reachable())
-        await run_db(lambda: None)
+        await run_db(lambda: None)  # no connection: says nothing
+        seen.append(database_reachable())
+        await run_db(ping)
         seen.append(database_reachable())
         return seen
 
-    assert asyncio.run(main()) == [False, False, True]
+    try:
+        assert asyncio.run(main()) == [False, False, False, True]
+    finally:
+        engine.dispose()
