@@ -59,6 +59,8 @@ class Served:
     clock: FixedClock
     users: dict[str, str]
     base: str
+    stop: asyncio.Event
+    task: asyncio.Task[None]
 
     async def until(self, condition: Any, seconds: float = 30) -> None:
         deadline = time.monotonic() + seconds
@@ -191,6 +193,8 @@ async def served(engine: Engine, tmp_path: Path) -> AsyncIterator[Served]:
                 clock,
                 users,
                 base,
+                stop,
+                task,
             )
         finally:
             stop.set()
@@ -619,3 +623,44 @@ async def test_a_save_failing_after_the_page_was_shown_is_told_not_raised(
     reply = await s.side.submit(ann, opened, dict.fromkeys(dims, "4"))  # asserts a 200
     assert reply["view"]["title"]["text"] == "Role 2 of 2"
     await s.until(lambda: told in json.dumps(s.slack.view(opened["id"])))
+
+
+async def test_a_stopping_server_saves_the_pages_it_showed_as_saved(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page was answered at once and its save is still held when the server is told to
+    stop: the server stops taking requests, but does not end before the page is saved."""
+    s = served
+    ann, opened = await s.page_in_slack("ann@nhs.net")
+    release, saving = threading.Event(), threading.Event()
+    real_submit = Answering.submit
+
+    def held_submit(self: Answering, *args: Any, **kwargs: Any) -> Any:
+        saving.set()
+        assert release.wait(60), "never released"
+        return real_submit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Answering, "submit", held_submit)
+    dims = [b["block_id"] for b in opened["blocks"] if b["type"] == "input"]
+    reply = await s.side.submit(ann, opened, dict.fromkeys(dims, "4"))
+    assert reply["view"]["title"]["text"] == "Role 2 of 2"
+    await s.until(saving.is_set)
+    s.stop.set()
+
+    async def refused() -> bool:
+        try:
+            async with aiohttp.ClientSession() as session, session.get(f"{s.base}/healthz"):
+                return False
+        except aiohttp.ClientConnectionError:
+            return True
+
+    for _ in range(600):  # the web server has stopped taking requests
+        if await refused():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("still serving")
+    assert not s.task.done()  # ... and waits for the page shown as saved
+    release.set()
+    await asyncio.wait_for(s.task, 60)
+    assert s.invitation_of("ann@nhs.net").started_at is not None
