@@ -316,8 +316,7 @@ class Answering:
         still submits, and corrects the screen if the saved outcome differs
         (:func:`same_screen`); the state it predicts is remembered, so the page after can be
         answered at once too."""
-        view = None if self.recent is None else self.recent.get(invitation_id)
-        if view is None:
+        if self.recent is None or (view := self.recent.get(invitation_id)) is None:
             return None
         now = ensure_utc(self.service.clock.now())
         decided = decide_page(view, platform, user_id, partner_role, values, now)
@@ -326,7 +325,6 @@ class Answering:
         outcome = self._next(decided, partner_role, editing=editing)
         if not isinstance(outcome, QuestionPage):
             return None
-        assert self.recent is not None
         self.recent.remember(decided.view)
         return outcome
 

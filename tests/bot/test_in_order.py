@@ -58,3 +58,23 @@ async def test_settling_waits_for_the_work_in_line() -> None:
     asyncio.get_running_loop().call_soon(gate.set)
     assert await order.settle(30.0) == 0
     assert (first.result(), second.result()) == ("saved", "saved")
+
+
+async def test_a_piece_knows_whether_more_was_put_in_line_after_it() -> None:
+    order = InOrder()
+    gate = asyncio.Event()
+
+    async def held() -> None:
+        await gate.wait()
+
+    first = order.run(1, held)
+    assert not order.followed(1, first)
+    second = order.run(1, held)
+    other = order.run(2, held)
+    assert order.followed(1, first)
+    assert not order.followed(1, second)
+    assert not order.followed(2, other)
+    gate.set()
+    await asyncio.gather(first, second, other)
+    assert not order.followed(1, first)
+    assert not order.followed(1, second)

@@ -11,7 +11,6 @@ signing secret.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import traceback
@@ -118,6 +117,11 @@ class InOrder:
         mine.add_done_callback(done)
         return mine
 
+    def followed(self, key: Any, piece: asyncio.Future[Any]) -> bool:
+        """Whether more work for ``key`` was put in line after ``piece``."""
+        last = self._last.get(key)
+        return last is not None and last is not piece
+
     async def settle(self, seconds: float) -> int:
         """Wait (at most ``seconds``) for the work under way; how many pieces were left."""
         pending = list(self._last.values())  # each key's last piece waits for the others
@@ -181,7 +185,7 @@ def build_slack_app(
         log.warning("Slack request during a database outage: %s", error)
         if response is not None:
             return BoltResponse(status=200, body=_unavailable_ack(body))
-        await _tell_unavailable(platform, body)
+        await _tell_after_ack(platform, body)
         return None
 
     def retried(body: dict[str, Any]) -> bool:
@@ -215,12 +219,12 @@ def build_slack_app(
                 if not acked:
                     raise
                 log.warning("Slack request during a database outage: %s", error)
-                await _tell_unavailable(platform, body)
+                await _tell_after_ack(platform, body)
             except Exception as error:
                 if not acked:
                     raise
                 log.error("Slack listener failed after acknowledging: %s", _where(error))
-                await _tell_unavailable(platform, body, FAILED_TEXT)
+                await _tell_after_ack(platform, body, FAILED_TEXT)
 
         return run
 
@@ -309,10 +313,6 @@ def build_slack_app(
         return "update", render.notice_view("rcbot", outcome.reason)
 
     saving = InOrder() if saves is None else saves
-    latest: dict[InvitationId, int] = {}
-    """The last page submission acknowledged for each invitation with a page saved after,
-    so that the save of an earlier one never corrects a screen a later one has replaced."""
-    submissions = itertools.count(1)
 
     @app.view(render.PAGE_CALLBACK)
     @after_ack
@@ -355,20 +355,17 @@ def build_slack_app(
         )
         if predicted is not None:
             line = saving.run(invitation, lambda: submit(predicted=True))
-            mine = latest[invitation] = next(submissions)
             await ack(response_action="update", view=page_outcome_view(predicted)[1])
             try:
                 outcome = await line
             except BaseException:  # not saved: what was predicted must not be built upon
                 answering.forget(invitation)
                 raise
-            finally:
-                current = latest.get(invitation)
-                if current == mine:
-                    del latest[invitation]
             if not same_screen(predicted, outcome):
                 answering.forget(invitation)
-                if current == mine:  # else a later page is shown, and its own save decides
+                # Unless a later page was submitted since: it is on the screen now, and its
+                # own save decides what the screen must say.
+                if not saving.followed(invitation, line):
                     await show_late(view, outcome)
         else:
             outcome = await answer_or_late(view, ack, saving.run(invitation, submit))
@@ -490,7 +487,7 @@ def _unavailable_ack(body: dict[str, Any]) -> dict[str, Any] | str:
     return ""
 
 
-async def _tell_unavailable(
+async def _tell_after_ack(
     platform: SlackPlatform, body: dict[str, Any], text: str = UNAVAILABLE_TEXT
 ) -> None:
     """After the acknowledgement, ``text`` (by default: rcbot is briefly unavailable): the
@@ -502,7 +499,7 @@ async def _tell_unavailable(
                 text=text, response_type="ephemeral"
             )
         except (SlackRequestError, OSError) as exc:
-            log.warning("could not say rcbot is unavailable: %s", type(exc).__name__)
+            log.warning("could not tell the person what happened: %s", type(exc).__name__)
         return
     user = (body.get("user") or {}).get("id")
     if not user:
@@ -519,9 +516,9 @@ async def _tell_unavailable(
             channel = (body.get("channel") or {}).get("id") or user
             await platform.client.chat_postEphemeral(channel=channel, user=user, text=text)
     except SlackApiError as exc:
-        log.warning("could not say rcbot is unavailable: %s", exc.response.get("error"))
+        log.warning("could not tell the person what happened: %s", exc.response.get("error"))
     except (SlackRequestError, OSError) as exc:
-        log.warning("could not say rcbot is unavailable: %s", type(exc).__name__)
+        log.warning("could not tell the person what happened: %s", type(exc).__name__)
 
 
 async def _email_of(platform: SlackPlatform, user_id: str) -> Email | None:
