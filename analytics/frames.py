@@ -17,8 +17,10 @@ import codecs
 import csv
 import io
 import math
+import mmap
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,6 +28,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from surveys.dimensions import DIMENSIONS, MAX_SCORE, MIN_SCORE
 
@@ -42,6 +45,9 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("team",)
 MAX_LISTED_PROBLEMS = 20
 _HEAD = 1 << 16
 """Bytes looked at first (is the file empty?)."""
+_PARTS_MIN_BYTES = 8 << 20
+"""Answers at least this large (after the header) are read in two parts at once when a
+helper process is at hand (see :func:`_read_in_parts`)."""
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -130,13 +136,24 @@ def load_answers_csv(path: str | Path) -> pd.DataFrame:
     return load_answers(path).frame
 
 
-def load_answers(path: str | Path) -> Answers:
+def load_answers(
+    path: str | Path,
+    *,
+    helper: Executor | None = None,
+    then: Callable[[], object] | None = None,
+) -> Answers:
     """Read an answers CSV (UTF-8, optional BOM) and return the normalised answers.
 
     Raises :class:`AnswersFileError` naming the line and column of each problem. An empty
     ``score`` means not applicable (so does a row that stops before the score field);
     wholly blank lines are skipped; columns other than the contract's and ``team`` are
     ignored.
+
+    ``helper``: a process (forked from this one, with pandas and this module imported) that
+    reads the second half of a large file while this process reads the first; the answers
+    and any problems are exactly those of reading the file here alone. ``then`` is called
+    once the helper has been given its half, or at once when it is given nothing (so that
+    the caller can give it other work next).
     """
     source = str(path)
     # The file is read by pandas through a file object, a piece at a time, rather than into
@@ -184,19 +201,28 @@ def load_answers(path: str | Path) -> Answers:
         handle.seek(start)
         return handle
 
-    try:
-        frame = _read_categories(data, wanted)
-    except pd.errors.ParserError:
-        problems = _field_count_problems(text(), len(header))
-        raise AnswersFileError(problems, source=source) from None
-    except UnicodeDecodeError:  # pandas decodes UTF-8 as it reads (and checks it)
-        text()  # names the first bad byte
-        raise
-    except OSError as exc:
-        problem = Problem(f"cannot read the file: {exc.strerror or exc}")
-        raise AnswersFileError([problem], source=source) from None
-    frame.columns = pd.Index(header)
-    frame = frame.loc[:, [c for c in header if c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]]
+    names = [header[i] for i in wanted]
+    frame = None
+    if helper is not None:
+        frame = _read_in_parts(path, start, len(header), wanted, helper, then)
+        if frame is not None:
+            frame.columns = pd.Index(names)
+    elif then is not None:
+        then()
+    if frame is None:  # read here alone: also where any problem is found and explained
+        try:
+            frame = _read_categories(data, wanted)
+        except pd.errors.ParserError:
+            problems = _field_count_problems(text(), len(header))
+            raise AnswersFileError(problems, source=source) from None
+        except UnicodeDecodeError:  # pandas decodes UTF-8 as it reads (and checks it)
+            text()  # names the first bad byte
+            raise
+        except OSError as exc:
+            problem = Problem(f"cannot read the file: {exc.strerror or exc}")
+            raise AnswersFileError([problem], source=source) from None
+        frame.columns = pd.Index(header)
+        frame = frame.loc[:, names]
 
     blank = _blank_rows(frame)
     if blank.all():
@@ -248,6 +274,143 @@ def _in_order_of_appearance(values: pd.Series) -> pd.Categorical[Any]:
     position = np.full(len(values.cat.categories) + 1, -1, dtype=np.int64)
     position[order] = np.arange(len(order))
     return pd.Categorical.from_codes(position[codes], categories=values.cat.categories[order])
+
+
+class _Slice(io.RawIOBase):
+    """The bytes of a file from ``start`` up to ``end``, as a file of their own."""
+
+    def __init__(self, path: str | Path, start: int, end: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed with this)
+        self._file.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._left)
+        if wanted <= 0:
+            return 0
+        count = self._file.readinto(memoryview(buffer)[:wanted]) or 0
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _NotInParts(Exception):
+    """A part read on its own would not give the rows reading the whole file gives."""
+
+
+def _read_part(
+    path: str | Path, start: int, end: int | None, width: int | None, wanted: Sequence[int]
+) -> pd.DataFrame:
+    """The ``wanted`` columns (by position) of the CSV bytes from ``start`` to ``end`` (None:
+    to the end of the file), each a categorical of the exact text of its cells, as
+    :func:`_read_categories` reads them. ``width`` None: the part starts with the header
+    line; else it starts with a record, and the header has ``width`` fields.
+
+    Raises (:class:`_NotInParts`, pandas' errors) where the part read on its own is not known
+    to give the rows of the whole file: the whole file is then read as one.
+    """
+    options: dict[str, Any] = {"keep_default_na": False, "skip_blank_lines": False}
+    if width is not None:
+        options |= {"header": None, "names": list(range(width))}
+
+    def data() -> BinaryIO:
+        if end is None:
+            handle = open(path, "rb")  # noqa: SIM115 (closed by the reader)
+            handle.seek(start)
+            return handle
+        return io.BufferedReader(_Slice(path, start, end), buffer_size=1 << 18)
+
+    with data() as handle:
+        frame: pd.DataFrame = pd.read_csv(handle, dtype="category", **options)
+    if not isinstance(frame.index, pd.RangeIndex) or (
+        width is not None and frame.shape[1] != width
+    ):
+        raise _NotInParts("the first row has more fields than the header")
+    inferred = [i for i in wanted if i < frame.shape[1] and not _text_categories(frame.iloc[:, i])]
+    if inferred:
+        with data() as handle:
+            again = pd.read_csv(handle, usecols=inferred, dtype=str, **options)
+        for i, column in zip(inferred, again.columns, strict=True):
+            frame.isetitem(i, again[column].astype("category").array)
+    return frame.iloc[:, list(wanted)]
+
+
+def _text_categories(values: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(values.cat.categories.dtype)
+
+
+def _read_in_parts(
+    path: str | Path,
+    start: int,
+    width: int,
+    wanted: Sequence[int],
+    helper: Executor,
+    then: Callable[[], object] | None = None,
+    *,
+    share: float = 0.5,
+    minimum: int | None = None,
+) -> pd.DataFrame | None:
+    """The ``wanted`` columns of the answers (``start``: the first byte after the byte order
+    mark; ``width``: the header's fields), read as :func:`_read_categories` reads the whole
+    file, the last ``share`` by ``helper`` at the same time as the rest here; None when the
+    file is small, or where reading it in two parts is not known to give exactly the same
+    (the caller then reads it whole, and finds and explains any problem).
+
+    The second part starts after a line break that is provably the end of a record: no
+    quote character comes before it (so it is not inside a quoted field), and the line
+    after it is not blank and does not start with a byte order mark (which pandas would
+    take as the start of a file). Either part failing to read, or reading to rows that
+    need the whole file to make sense of (a first row with extra fields), is None.
+    """
+    split = _split_point(path, start, share, _PARTS_MIN_BYTES if minimum is None else minimum)
+    if split is None:
+        if then is not None:
+            then()
+        return None
+    tail = helper.submit(_read_part, path, split, None, width, wanted)
+    if then is not None:
+        then()
+    try:
+        head = _read_part(path, start, split, None, wanted)
+        rest = tail.result()
+        columns = {
+            k: union_categoricals(
+                [head.iloc[:, k].array, rest.iloc[:, k].array], sort_categories=True
+            )
+            for k in range(len(wanted))
+        }
+    except Exception:  # whatever it is, reading the whole file finds it and says what it is
+        return None
+    finally:
+        tail.cancel()  # a job the helper has begun is not stopped: nothing to wait for here
+    return pd.DataFrame(columns)
+
+
+def _split_point(path: str | Path, start: int, share: float, minimum: int) -> int | None:
+    """Where the second part of :func:`_read_in_parts` starts, or None."""
+    with open(path, "rb") as handle:
+        size = handle.seek(0, io.SEEK_END)
+        if size - start < max(minimum, 1):
+            return None
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            at = view.find(b"\n", start + int((size - start) * (1 - share)))
+            while 0 <= at < size - 1:
+                split = at + 1
+                after = view[split : split + len(codecs.BOM_UTF8)]
+                if after[:1] not in (b"\n", b"\r") and not after.startswith(
+                    codecs.BOM_UTF8[: len(after)]
+                ):
+                    # Not inside a quoted field: no quote character comes before it.
+                    return split if view.find(b'"', start, split) < 0 else None
+                at = view.find(b"\n", split)
+    return None
 
 
 def _read_categories(data: Callable[[], BinaryIO], wanted: Sequence[int]) -> pd.DataFrame:

@@ -35,14 +35,14 @@ def _started():
 
 T0 = _started()
 PHASES = {
-    "analytics.frames": ["load_answers", "_read_categories", "_in_order_of_appearance",
-                         "_normalise"],
+    "analytics.frames": ["load_answers", "_read_categories", "_read_in_parts", "_read_part",
+                         "_in_order_of_appearance", "_normalise"],
     "analytics.pipeline": ["analyze", "write_outputs"],
     "analytics.exports": ["_render", "report_workbook", "prepare_worker",
                           "make_pictures_and_workbook"],
     "analytics.figures": ["heatmap", "network_map", "dimension_profile", "trend_chart"],
     "bot.cli.analysis": ["start_early", "run"],
-    "bot.cli.workers": ["drawing_workers"],
+    "bot.cli.workers": ["drawing_workers", "prepare_drawing"],
     "bot.cli.show": ["tie_table", "print_tie_table"],
     "bot.settings": ["load_settings"],
 }

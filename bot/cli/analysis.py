@@ -59,17 +59,29 @@ class Outcome:
 TableReady = Callable[[TieTable], None]
 
 
-def run(job: Job, workers: Executor | None, table_ready: TableReady) -> Outcome:
+def run(
+    job: Job, workers: Executor | None, table_ready: TableReady, *, prepared: bool = True
+) -> Outcome:
     """Read the answers, analyse them and write every file (``workers``: see
     :func:`analytics.exports.write_all`); errors in the input become :attr:`Outcome.error`.
     The tie table goes to ``table_ready`` as soon as it is known, before the files are
-    written, so that it can be laid out for the terminal meanwhile."""
+    written, so that it can be laid out for the terminal meanwhile.
+
+    The worker also reads half of a large answers file (see :func:`analytics.load_answers`),
+    first, and then gets ready to draw unless it is ``prepared`` already."""
     from analytics import AnswersError, analyze, load_answers, write_outputs
     from bot.cli.show import tie_table
+    from bot.cli.workers import prepare_drawing
+
+    def then() -> None:
+        if workers is not None and not prepared:
+            workers.submit(prepare_drawing)
 
     try:
-        current = load_answers(job.answers)
-        before = load_answers(job.previous) if job.previous is not None else None
+        current = load_answers(job.answers, helper=workers, then=then)
+        before = None
+        if job.previous is not None:
+            before = load_answers(job.previous, helper=workers)
         result = analyze(current, min_group=job.min_group, previous=before)
         table_ready(tie_table(result))
         files = write_outputs(result, job.out_dir, workers=workers)
@@ -213,7 +225,7 @@ def _serve(job_read: int, outcome_write: int) -> None:
         # forked next shares it untouched.
         gc.freeze()
         starting_worker = True
-        workers = drawing_workers()
+        workers = drawing_workers(prepare=False)  # it reads first (see run)
         starting_worker = False
         if stopping:
             raise _Stopped
@@ -229,7 +241,7 @@ def _serve(job_read: int, outcome_write: int) -> None:
                 answer.flush()
 
             try:
-                outcome = run(job, workers, table_ready)
+                outcome = run(job, workers, table_ready, prepared=False)
             except Exception:
                 outcome = Outcome(crash=traceback.format_exc())
             pickle.dump(outcome, answer)

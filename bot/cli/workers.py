@@ -154,14 +154,20 @@ def _work(job_read: int, answer_write: int, prepare: Callable[[], None] | None) 
         os._exit(status)
 
 
-def _prepare() -> None:
+def prepare_drawing() -> None:
+    """Import and warm up the drawing (in the worker: see :func:`drawing_workers`)."""
     from analytics.exports import prepare_worker
 
     prepare_worker()
 
 
-def drawing_workers() -> DrawingWorker | None:
-    """A started worker process, or None where forking it is not safe or not useful."""
+def drawing_workers(*, prepare: bool = True) -> DrawingWorker | None:
+    """A started worker process, or None where forking it is not safe or not useful.
+
+    The worker gets ready to draw (:func:`prepare_drawing`) before its first job, unless
+    ``prepare`` is False: it is then given that as a job of its own, when the caller has
+    other work for it first (reading half of the answers, see :func:`analytics.load_answers`).
+    """
     if not hasattr(os, "fork") or threading.active_count() > 1 or (os.cpu_count() or 1) < 2:
         return None
-    return DrawingWorker(_prepare)
+    return DrawingWorker(prepare_drawing if prepare else None)

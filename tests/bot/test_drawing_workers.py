@@ -11,6 +11,7 @@ import pytest
 from analytics import Analysis, analyze, load_answers_csv, write_outputs
 from analytics import figures as fig
 from bot.cli.workers import DrawingWorker, drawing_workers
+from surveys.dimensions import DIMENSIONS
 from tests.golden.regenerate import INPUTS, workbook_values
 
 
@@ -107,3 +108,35 @@ def test_a_worker_that_dies_fails_its_job_rather_than_hanging() -> None:
             worker.submit(_die).result()
     finally:
         worker.shutdown()
+
+
+def test_the_worker_reads_half_of_a_large_answers_file_then_gets_ready_to_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    from analytics import frames, load_answers
+    from bot.cli.workers import prepare_drawing
+
+    path = tmp_path / "answers.csv"
+    rows = (
+        f"r{i // 21},Role {i // 2100 % 5},Role {i // 7 % 3},{DIMENSIONS[i % 7]},{1 + i % 5}\n"
+        for i in range(5000)
+    )
+    path.write_text("respondent,respondent_role,partner_role,dimension,score\n" + "".join(rows))
+    monkeypatch.setattr(frames, "_PARTS_MIN_BYTES", 1)
+    worker = DrawingWorker()  # not getting ready to draw: reading comes first
+    try:
+        in_parts = frames._read_in_parts(path, 0, 5, [0, 1, 2, 3, 4], worker)
+        assert in_parts is not None
+        given: list[str] = []
+
+        def then() -> None:
+            given.append("prepare")
+            worker.submit(prepare_drawing).result()
+
+        answers = load_answers(path, helper=worker, then=then)
+    finally:
+        worker.shutdown()
+    assert given == ["prepare"]
+    pd.testing.assert_frame_equal(answers.frame, load_answers(path).frame, check_exact=True)

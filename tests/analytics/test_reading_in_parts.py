@@ -1,0 +1,255 @@
+"""Reading a large answers file in two parts at once (``load_answers(path, helper=...)``)
+gives exactly what reading it whole gives: the same frame, or the same problems.
+
+The files are generated with what makes CSV reading subtle: quotes (around commas, line
+breaks and quotes), every kind of line end, blank lines and lines of spaces, short rows and
+rows with extra fields (first and later), numbers that must stay text ("001", "1.0",
+"nan"), control characters, byte order marks in the middle, bytes that are not UTF-8, and
+extra or reordered columns. Each file is read whole and in two parts split at several
+points; the size from which files are split is lowered to nothing for the tests.
+"""
+
+from __future__ import annotations
+
+import codecs
+import pickle
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+from unittest import mock
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from analytics import AnswersError, load_answers
+from analytics import frames as frames_module
+from analytics.frames import _read_categories, _read_in_parts
+from surveys.dimensions import DIMENSIONS
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+SHARES = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
+
+
+class Inline(Executor):
+    """Runs each job at once, here; its result goes through pickle, as a worker's does."""
+
+    def __init__(self) -> None:
+        self.jobs = 0
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        self.jobs += 1
+        future: Future[T] = Future()
+        try:
+            future.set_result(pickle.loads(pickle.dumps(fn(*args, **kwargs))))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
+
+
+COLUMNS = ["respondent", "respondent_role", "partner_role", "dimension", "score"]
+
+PLAIN = [
+    "r1", "r2", "001", "1", "1.0", "2", "5", "3.0", "nan", "NA", "", " ", " r1 ", "Nurse",
+    "Doctor", "frequent", "timely", "accurate", "Ward 2", "\t", "\x07", "caf\u00e9",
+    "\ufeffr1", "-1", "1e3", "True",
+]  # fmt: skip
+QUOTED = ['"quoted"', '"a,b"', '"two\nlines"', '"say ""hi"""', 'mid"quote', '"\r\n"']
+plain_cells = st.one_of(st.sampled_from(PLAIN), st.text(alphabet="ab1 .-\x00\u00e9", max_size=4))
+awkward_cells = st.one_of(
+    plain_cells, st.sampled_from(QUOTED), st.text(alphabet='ab1 ,"\r\n', max_size=4)
+)
+numbers = st.sampled_from(["1", "2", "5", "001", "1.0", "3.0", "-1", "1e3", "nan", "inf", ""])
+line_ends = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@st.composite
+def answers_files(draw: st.DrawFn) -> bytes:
+    """Mostly files that can be read in two parts (no quote, few bad rows), each with some
+    awkward part; some with numbers only (which pandas would make numbers); now and then
+    anything at all."""
+    header = list(COLUMNS)
+    if draw(st.booleans()):
+        header.append("team")
+    if draw(st.booleans()):
+        header.insert(draw(st.integers(0, len(header))), "note")
+    if draw(st.booleans()):
+        header = draw(st.permutations(header))
+    width = len(header)
+    cells = draw(st.sampled_from([awkward_cells, numbers, plain_cells, plain_cells]))
+    kinds = ["row"] * 12 + ["blank", "spaces", "short"]
+    if draw(st.integers(0, 3)) == 0:
+        kinds.append("long")
+    ends = line_ends if draw(st.booleans()) else st.just(draw(line_ends))
+    text = ",".join(header) + draw(ends)
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(st.sampled_from(kinds))
+        if kind == "blank":
+            text += draw(ends)
+            continue
+        if kind == "spaces":
+            text += "  " + draw(ends)
+            continue
+        count = {"row": width, "short": draw(st.integers(1, width)), "long": width + 1}[kind]
+        if kind == "long" and draw(st.booleans()):
+            count += draw(st.integers(1, 2))
+        text += ",".join(draw(cells) for _ in range(count)) + draw(ends)
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")
+    data = text.encode("utf-8")
+    if draw(st.booleans()):
+        data = codecs.BOM_UTF8 + data
+    if draw(st.integers(0, 9)) == 0:
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from([b"\xff", b"\xc3", codecs.BOM_UTF8])) + data[at:]
+    return data
+
+
+def whole(path: Path, start: int, width: int, wanted: list[int], names: list[str]) -> Any:
+    """What reading the file whole gives: the named wanted columns, or the error raised."""
+
+    def data() -> Any:
+        handle = open(path, "rb")  # noqa: SIM115
+        handle.seek(start)
+        return handle
+
+    try:
+        frame = _read_categories(data, wanted)
+        frame.columns = pd.Index(names_all(path, start))
+        return frame.loc[:, names]
+    except Exception as exc:
+        return exc
+
+
+def names_all(path: Path, start: int) -> list[str]:
+    import csv
+    import io
+
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        stream = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        return [h.strip() for h in next(csv.reader(stream), [])]
+
+
+def load(path: Path, helper: Executor | None) -> Any:
+    with mock.patch.object(frames_module, "_PARTS_MIN_BYTES", 1):
+        try:
+            return load_answers(path, helper=helper).frame
+        except (AnswersError, UnicodeDecodeError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
+def same(left: Any, right: Any) -> None:
+    if isinstance(left, pd.DataFrame) and isinstance(right, pd.DataFrame):
+        pd.testing.assert_frame_equal(left, right, check_exact=True)
+    else:
+        assert left == right
+
+
+@PROPERTY
+@given(data=answers_files())
+@example(data=b"respondent,respondent_role,partner_role,dimension,score\nr1,N,D,frequent,1\n" * 3)
+def test_two_parts_read_as_the_whole_file(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_bytes(data)
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        header = names_all(path, start)
+    except UnicodeDecodeError:
+        return  # load_answers stops at the header: nothing is read in parts
+    known = (*COLUMNS, "team")
+    wanted = [i for i, name in enumerate(header) if name in known]
+    names = [header[i] for i in wanted]
+    reference = whole(path, start, len(header), wanted, names)
+    for share in SHARES:
+        helper = Inline()
+        parts = _read_in_parts(path, start, len(header), wanted, helper, share=share, minimum=1)
+        if parts is None:
+            continue
+        assert helper.jobs == 1
+        assert isinstance(reference, pd.DataFrame), (share, reference)
+        parts.columns = pd.Index(names)
+        pd.testing.assert_frame_equal(parts, reference, check_exact=True)
+
+
+@PROPERTY
+@given(data=answers_files())
+def test_load_answers_gives_the_same_answers_or_problems_with_a_helper(
+    tmp_path: Path, data: bytes
+) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_bytes(data)
+    same(load(path, Inline()), load(path, None))
+
+
+def plain_file(rows: int) -> bytes:
+    """A valid answers file: each respondent answers every dimension about three roles."""
+    body = b"".join(
+        b"r%d,Role %d,Role %d,%s,%d\n"
+        % (i // 21, i // 2100 % 5, i // 7 % 3, DIMENSIONS[i % 7].encode(), 1 + i % 5)
+        for i in range(rows)
+    )
+    return b"respondent,respondent_role,partner_role,dimension,score\n" + body
+
+
+def test_a_large_file_is_read_in_two_parts_and_gives_the_same_answers(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_bytes(plain_file(2100))
+    helper = Inline()
+    with mock.patch.object(frames_module, "_PARTS_MIN_BYTES", 1):
+        given_then: list[int] = []
+        in_parts = load_answers(path, helper=helper, then=lambda: given_then.append(helper.jobs))
+    assert helper.jobs == 1
+    assert given_then == [1]
+    pd.testing.assert_frame_equal(in_parts.frame, load_answers(path).frame, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda d: d.replace(b"r5,", b'"r5",', 1), id="a quote in the first half"),
+        pytest.param(
+            lambda d: d + b"r9,Role 0,Role 1,timely,1,extra\n", id="extra field at the end"
+        ),
+        pytest.param(lambda d: d[:-40] + b"\xff" + d[-40:], id="not UTF-8 near the end"),
+    ],
+)
+def test_what_the_parts_cannot_prove_is_read_whole(
+    tmp_path: Path, change: Callable[[bytes], bytes]
+) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_bytes(change(plain_file(2000)))
+    same(load(path, Inline()), load(path, None))
+
+
+def test_small_files_are_read_whole_and_then_is_still_called(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    path.write_bytes(plain_file(50))
+    helper, called = Inline(), []
+    load_answers(path, helper=helper, then=lambda: called.append(True))
+    assert helper.jobs == 0
+    assert called == [True]
+
+
+def test_numbers_stay_the_text_they_are_in_either_part(tmp_path: Path) -> None:
+    path = tmp_path / "answers.csv"
+    rows = [b"%s,1,2,frequent,%s\n" % (r, s) for r, s in [(b"001", b"1"), (b"1", b"2")] * 50]
+    rows += [b"%s,1,2,timely,%s\n" % (r, s) for r, s in [(b"1", b"1.0"), (b"01", b"2")] * 50]
+    path.write_bytes(b"respondent,respondent_role,partner_role,dimension,score\n" + b"".join(rows))
+    wanted = [0, 1, 2, 3, 4]
+    parts = _read_in_parts(path, 0, 5, wanted, Inline(), minimum=1)
+    assert parts is not None
+    parts.columns = pd.Index(COLUMNS)
+    reference = whole(path, 0, 5, wanted, COLUMNS)
+    pd.testing.assert_frame_equal(parts, reference, check_exact=True)
+    assert list(parts["respondent"].cat.categories) == ["001", "01", "1"]
+    assert list(parts["score"].cat.categories) == ["1", "1.0", "2"]
