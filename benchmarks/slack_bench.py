@@ -37,14 +37,18 @@ the same aiohttp adapter on another port; the bare app runs once in rcbot's bolt
 other mode. A separate process sends signed requests, Start presses (``block_actions``, a
 real invitation and a trigger_id registered in the fake for each) and page submissions
 (``view_submission``, a whole page of answers, saved by rcbot; each the page a press about a
-second earlier opened, as a person submits the page their press opened) alternately, to one
-app after the other, open loop at ``--ack-rate`` a second (100 by default) for
-``--ack-seconds`` after ``--ack-warmup`` discarded seconds, and times each HTTP response
-from the moment the request was due. rcbot's Start listener opens the first question page
-(``views.open``); the time from the press until the fake received that call is printed too.
+second earlier opened, as a person submits the page their press opened) alternately, open
+loop at ``--ack-rate`` a second (100 by default) for ``--ack-seconds`` per app after
+``--ack-warmup`` discarded seconds, and times each HTTP response from the moment the
+request was due. The apps take turns, ``--ack-slice`` seconds of load at a time (the order
+rotating), so that the machine's slower and faster moments (a shared virtual machine has
+them) fall on every app alike rather than on whichever ran last. rcbot's Start listener
+opens the first question page (``views.open``); the time from the press until the fake
+received that call is printed too.
 rcbot's Slack client has one kept-alive session, as in ``rcbot serve``. Rate limits are off
 for this part. Also printed: the CPU time per request the serving process used (background
-work included), and rcbot's figures as ratios to the bare app's.
+work included: each slice's CPU is read once the app's work has settled), and rcbot's
+figures as ratios to the bare app's.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ from bot.conversation.answering import Answering, RecentViews
 from bot.conversation.commands import OwnerCommands
 from bot.delivery.dispatch import Dispatcher, DrainReport, plan_invitations
 from bot.platforms.slack import render
-from bot.platforms.slack.app import build_slack_app
+from bot.platforms.slack.app import InOrder, build_slack_app
 from bot.platforms.slack.client import SlackPlatform, make_client
 from bot.web.app import build_web_app
 from bot.web.server import settle_heap
@@ -105,6 +109,9 @@ TOKEN: Final = "xoxb-bench"  # noqa: S105 - the local fake's token, not a secret
 TEAM: Final = "T0000TEST"
 HOST: Final = "127.0.0.1"
 TARGET_RATIO: Final = 1.2
+SLICE_SETTLE: Final = 0.1
+"""Seconds after an app's slice of load before its CPU is read (a page it opens is opened
+within about 10 ms of the press), the same for every app."""
 SLACK_TIER3_PER_MINUTE: Final = 50.0
 
 
@@ -632,7 +639,8 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
     ]
     count = round(args.ack_rate * (args.ack_warmup + args.ack_seconds))
     warm = round(args.ack_rate * args.ack_warmup)
-    ttl = args.ack_warmup + args.ack_seconds + 120
+    # The apps take turns, so each app's last trigger is used about three loads in.
+    ttl = 3 * (args.ack_warmup + args.ack_seconds) * (1 + SLICE_SETTLE / args.ack_slice) + 120
 
     def bodies(offset: int) -> tuple[list[str], list[str | None]]:
         """Start presses and page submissions, alternately (by different people)."""
@@ -658,11 +666,13 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
 
     # As `rcbot serve` builds it: one kept-alive session for the app's Slack calls.
     session = aiohttp.ClientSession()
+    saves = InOrder()
     rcbot = build_slack_app(
         signing_secret=secret,
         platform=SlackPlatform(make_client(TOKEN, world.slack_url, session=session)),
         answering=Answering(service, recent=RecentViews()),
         commands=OwnerCommands(service),
+        saves=saves,
     )
     mode = rcbot.process_before_response
     apps = {
@@ -671,41 +681,58 @@ async def ack_latency(world: World, args: argparse.Namespace, secret: str) -> Ac
         "rcbot": rcbot,
     }
     runners: list[web.AppRunner] = []
-    results: dict[str, Latency] = {}
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")
-    pages: list[float] = []
+    per_slice = max(2, round(args.ack_rate * args.ack_slice))
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             await loop.run_in_executor(pool, statistics.mean, [0.0])  # start the process
+            loads: dict[str, tuple[str, list[str], list[str | None]]] = {}
             for offset, (name, app) in enumerate(apps.items()):
-                settle_heap()  # as `rcbot serve` does once ready; the same start for each
-                slack.settle()
                 runner, url = await serve_app(build_web_app(world.engine, slack=app))
                 runners.append(runner)
-                load, triggers = bodies(offset * count)
+                loads[name] = (url, *bodies(offset * count))
+            settle_heap()  # as `rcbot serve` does once ready
+            slack.settle()
+
+            async def send(name: str, start: int, end: int) -> tuple[list[Sample], float]:
+                """Requests [start, end) of the app's load; the samples and the CPU seconds
+                this process used from the first request until the app's work settled."""
+                url, load, _ = loads[name]
                 cpu = time.process_time()
                 samples = await loop.run_in_executor(
-                    pool, run_load, url, secret, load, args.ack_rate
+                    pool, run_load, url, secret, load[start:end], args.ack_rate
                 )
-                opened: dict[str, float] = {}
-                wanted = sum(1 for t in triggers if t is not None)
-                if app is rcbot:  # its pages may still be opening after the answers
-                    deadline = time.monotonic() + 5
-                    while len(opened) < wanted and time.monotonic() < deadline:
-                        await asyncio.sleep(0.2)
-                        opened = slack.views_opened()
-                cpu = (time.process_time() - cpu) / len(load)
-                results[name] = Latency(name, samples[warm:], cpu)
-                pages = [
-                    opened[t] - s.due
-                    for s, t in zip(samples[warm:], triggers[warm:], strict=True)
-                    if t is not None and t in opened
-                ]
+                if apps[name] is rcbot:  # pages saved after their acknowledgement
+                    await saves.settle(5.0)
+                await asyncio.sleep(SLICE_SETTLE)  # pages still opening (views.open)
+                return samples, time.process_time() - cpu
+
+            for name in apps:  # the warm-up, discarded
+                await send(name, 0, warm)
+            samples: dict[str, list[Sample]] = {name: [] for name in apps}
+            cpu: dict[str, float] = dict.fromkeys(apps, 0.0)
+            names = list(apps)
+            for turn, start in enumerate(range(warm, count, per_slice)):
+                # Slices of each app's load in turn (the order rotating), so that the
+                # machine's slower and faster moments fall on every app alike.
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                    got, used = await send(name, start, min(count, start + per_slice))
+                    samples[name] += got
+                    cpu[name] += used
+            opened = slack.views_opened()
+            _, _, triggers = loads["rcbot"]
+            due = [s.due for s in samples["rcbot"]]
+            pages = [
+                opened[t] - at
+                for at, t in zip(due, triggers[warm:], strict=True)
+                if t is not None and t in opened
+            ]
     finally:
         for runner in runners:
             await runner.cleanup()
         await session.close()
+    results = {name: Latency(name, samples[name], cpu[name] / len(samples[name])) for name in apps}
     return AckResult(
         results["rcbot"],
         results["bare"],
@@ -720,7 +747,8 @@ def print_ack(result: AckResult, args: argparse.Namespace) -> None:
     print(
         f"ack latency: Start presses and page submissions (half each, signed), open loop "
         f"{args.ack_rate:.0f}/s for {args.ack_seconds:.0f} s to each app (after "
-        f"{args.ack_warmup:.0f} s of warm-up); rcbot's bolt mode: {bolt_mode(result.rcbot_mode)}"
+        f"{args.ack_warmup:.0f} s of warm-up), the apps taking turns {args.ack_slice:g} s at a "
+        f"time; rcbot's bolt mode: {bolt_mode(result.rcbot_mode)}"
     )
     for latency in (result.rcbot, result.bare, result.bare_other):
         print(
@@ -802,6 +830,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ack.add_argument("--ack-rate", type=float, default=100.0, help="requests a second")
     ack.add_argument("--ack-seconds", type=float, default=10.0, help="measured seconds per app")
     ack.add_argument("--ack-warmup", type=float, default=1.0, help="discarded seconds per app")
+    ack.add_argument(
+        "--ack-slice",
+        type=float,
+        default=1.0,
+        help="seconds of one app's load at a time (the apps take turns)",
+    )
     ack.add_argument("--skip-ack", action="store_true")
     busy = parser.add_argument_group("acknowledgement latency while busy (benchmarks/busy_ack.py)")
     busy.add_argument("--busy-rate", type=float, default=100.0, help="requests a second to each")
