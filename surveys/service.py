@@ -55,8 +55,8 @@ from surveys.model import (
 )
 from surveys.outbox import Address, NewMessage, OutboxKind
 from surveys.persistence import status
-from surveys.persistence.repositories import AnswerRecord
-from surveys.persistence.uow import UnitOfWork
+from surveys.persistence.repositories import AnswerRecord, InvitationParts
+from surveys.persistence.uow import UnitOfWork, read_invitation
 from surveys.policy import ReminderPolicy
 from surveys.publishing import notice_key, publications_needing_notice, record_close
 from surveys.reminders import nudge_allowed, reminder_due
@@ -438,11 +438,14 @@ class SurveyService:
     # --- invitations and answers -------------------------------------------------------
 
     def view(self, invitation_id: InvitationId) -> InvitationView:
-        with self._uow() as uow:
-            return self._view(uow, invitation_id)
+        """The invitation as it is now (one statement, no transaction)."""
+        return self._view_of(read_invitation(self.engine, invitation_id))
 
     def _view(self, uow: UnitOfWork, invitation_id: InvitationId) -> InvitationView:
-        found = uow.views.parts(invitation_id)
+        return self._view_of(uow.views.parts(invitation_id))
+
+    @staticmethod
+    def _view_of(found: InvitationParts) -> InvitationView:
         items = len(found.survey.instrument.items)
         done = [r for r, scores in found.pages.items() if len(scores) == items]
         return InvitationView(
@@ -508,9 +511,8 @@ class SurveyService:
         self, invitation_id: InvitationId, platform: Platform, user_id: UserIds
     ) -> tuple[InvitationView, str | None]:
         """The invitation, and why ``user_id`` may not answer it (None: they may)."""
-        with self._uow() as uow:
-            view = self._view(uow, invitation_id)
-            return view, answering_refusal(view, platform, user_id, self._now())
+        view = self.view(invitation_id)
+        return view, answering_refusal(view, platform, user_id, self._now())
 
     def stop_reminders(
         self, invitation_id: InvitationId, platform: Platform, user_id: UserIds

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy import (
-    CompoundSelect,
+    ColumnElement,
+    Connection,
     FromClause,
-    Result,
     Row,
     Text,
     bindparam,
@@ -22,13 +22,14 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
-    null,
     select,
-    union_all,
     update,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from surveys.errors import NotFound, unknown_survey
 from surveys.importing import ParticipantRecord
@@ -244,14 +245,6 @@ def _survey_of(
 
 def _policy(policy: ReminderPolicy) -> dict[str, Any] | None:
     return None if policy == ReminderPolicy() else policy.to_dict()
-
-
-@lru_cache(maxsize=1024)
-def _rates(data: str) -> tuple[str, ...] | None:
-    """A role's partner roles from their JSON text (None: JSON null), parsed once per
-    distinct list (every button press reads every role of the survey)."""
-    rates = json.loads(data)
-    return None if rates is None else tuple(rates)
 
 
 @lru_cache(maxsize=64)
@@ -776,11 +769,78 @@ _VIEW_SLICES = [
     for start, end in pairwise(accumulate((len(keys) for keys in _VIEW_KEYS), initial=0))
 ]
 
-_INVITATION_ROW = (
+
+class _JsonRows(FunctionElement[str]):
+    """An aggregate: the rows of its subquery as a JSON array of arrays, as text ('[]' when
+    there are none), in the dialect's own JSON functions."""
+
+    type = Text()
+    name = "json_rows"
+    inherit_cache = True
+
+
+@compiles(_JsonRows)
+def _json_rows_sqlite(element: _JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_JsonRows, "postgresql")
+def _json_rows_postgresql(element: _JsonRows, compiler: SQLCompiler, **kw: Any) -> str:
+    items = compiler.process(element.clauses, **kw)
+    return f"CAST(coalesce(json_agg(json_build_array({items})), '[]'::json) AS TEXT)"
+
+
+class _Json(FunctionElement[Any]):
+    """A JSON column's value as JSON inside :class:`_JsonRows` (SQLite keeps it as text)."""
+
+    name = "json_value"
+    inherit_cache = True
+
+
+@compiles(_Json)
+def _json_sqlite(element: _Json, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_Json, "postgresql")
+def _json_postgresql(element: _Json, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+def _json_rows(*columns: Any, where: ColumnElement[bool]) -> ScalarSelect[str]:
+    """``columns`` of the rows ``where`` holds, as :class:`_JsonRows`."""
+    return select(_JsonRows(*columns)).where(where).scalar_subquery()
+
+
+_SurveyRole = aliased(RoleRow)
+"""The survey's roles, apart from the participant's own role joined in the outer query."""
+
+_INVITATION_VIEW = (
     select(
         *(column for columns in _VIEW_COLUMNS for column in columns),
         RoleRow.name.label("participant_role"),
         cast(SurveyRow.instrument, Text).label("instrument_text"),
+        _json_rows(
+            _SurveyRole.position,
+            _SurveyRole.name,
+            _Json(_SurveyRole.rates),
+            where=_SurveyRole.survey_id == SurveyRow.id,
+        ).label("roles"),
+        _json_rows(OwnerRow.email, where=OwnerRow.survey_id == SurveyRow.id).label("owners"),
+        _json_rows(
+            ChannelRow.platform, ChannelRow.channel_id, where=ChannelRow.survey_id == SurveyRow.id
+        ).label("channels"),
+        _json_rows(
+            ParticipantIdentityRow.platform,
+            ParticipantIdentityRow.user_id,
+            where=ParticipantIdentityRow.participant_id == ParticipantRow.id,
+        ).label("identities"),
+        _json_rows(
+            AnswerRow.partner_role,
+            AnswerRow.dimension,
+            AnswerRow.score,
+            where=AnswerRow.invitation_id == InvitationRow.id,
+        ).label("answers"),
     )
     .join(RoundRow, RoundRow.id == InvitationRow.round_id)
     .join(ParticipantRow, ParticipantRow.id == InvitationRow.participant_id)
@@ -789,97 +849,65 @@ _INVITATION_ROW = (
     .where(InvitationRow.id == bindparam("invitation"))
 )
 """The invitation, its round, participant and survey (each table's columns in turn), the
-participant's role and the survey's instrument as text: one row."""
+participant's role, the survey's instrument as text, then as JSON text: the survey's roles
+(position, name, partner roles), owners and leadership channels, the person's chat
+identities and the invitation's answers. One row, one statement."""
 
 
 def _tables(row: Row[*tuple[Any, ...]]) -> list[SimpleNamespace]:
-    """The columns of each of ``_VIEW_TABLES`` in a row of ``_INVITATION_ROW``."""
+    """The columns of each of ``_VIEW_TABLES`` in a row of ``_INVITATION_VIEW``."""
     return [
         SimpleNamespace(**dict(zip(keys, row[part], strict=True)))
         for keys, part in zip(_VIEW_KEYS, _VIEW_SLICES, strict=True)
     ]
 
 
-_ROLE, _OWNER, _CHANNEL, _IDENTITY, _ANSWER = range(5)
-_INVITATION_CHILDREN: CompoundSelect[int, int | None, str, str | None] = union_all(
-    select(
-        literal(_ROLE).label("kind"),
-        RoleRow.position.label("number"),
-        RoleRow.name.label("a"),
-        cast(RoleRow.rates, Text).label("b"),
-    ).where(RoleRow.survey_id == bindparam("survey")),
-    select(literal(_OWNER), literal(0), OwnerRow.email, cast(null(), Text)).where(
-        OwnerRow.survey_id == bindparam("survey")
-    ),
-    select(literal(_CHANNEL), literal(0), ChannelRow.platform, ChannelRow.channel_id).where(
-        ChannelRow.survey_id == bindparam("survey")
-    ),
-    select(
-        literal(_IDENTITY),
-        literal(0),
-        ParticipantIdentityRow.platform,
-        ParticipantIdentityRow.user_id,
-    ).where(ParticipantIdentityRow.participant_id == bindparam("participant")),
-    select(literal(_ANSWER), AnswerRow.score, AnswerRow.partner_role, AnswerRow.dimension).where(
-        AnswerRow.invitation_id == bindparam("invitation")
-    ),
-)
-"""Its survey's roles, owners and channels, its person's chat identities and its answers:
-rows of (kind, number, a, b)."""
+@lru_cache(maxsize=256)
+def _survey_parts(
+    roles: str, owners: str, channels: str
+) -> tuple[tuple[tuple[str, list[str] | None], ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """A survey's roles in order (name, partner roles), owners and channels from the JSON
+    text read with an invitation: parsed once per distinct text (every button press and
+    page reads them, and they seldom change)."""
+    ordered = sorted(json.loads(roles), key=lambda role: role[0])
+    return (
+        tuple((name, rates) for _, name, rates in ordered),
+        tuple(email for (email,) in json.loads(owners)),
+        tuple((platform, channel) for platform, channel in json.loads(channels)),
+    )
 
 
 class InvitationReader:
-    """Reads one invitation and all it needs in two statements of SQLAlchemy Core, without
+    """Reads one invitation and all it needs in one statement of SQLAlchemy Core, without
     the ORM: the read behind every button press and saved page, where the ORM's ten
-    statements and object loading cost several milliseconds of CPU a request."""
+    statements and object loading cost several milliseconds of CPU a request (and each
+    statement more is a round trip to PostgreSQL, or a row more a step of SQLite's)."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
 
     def parts(self, invitation_id: InvitationId) -> InvitationParts:
-        connection = self._s.connection()
-        row = connection.execute(_INVITATION_ROW, {"invitation": invitation_id}).first()
-        if row is None:
-            raise NotFound(f"there is no invitation with id {invitation_id}")
-        invitation, round_, participant, survey = _tables(row)
-        role, instrument = row[-2:]
-        roles: list[tuple[int, str, tuple[str, ...] | None]] = []
-        owners: list[str] = []
-        channels: list[tuple[str, str]] = []
-        identities: list[tuple[str, str]] = []
-        pages: dict[str, dict[str, Score]] = {}
-        children: Result[int, int | None, str, str | None] = connection.execute(
-            _INVITATION_CHILDREN,
-            {"survey": survey.id, "participant": participant.id, "invitation": invitation_id},
-        )
-        for kind, number, a, b in children:
-            if kind == _ROLE:
-                roles.append((number or 0, a, None if b is None else _rates(b)))
-                continue
-            if kind == _OWNER:
-                owners.append(a)
-                continue
-            assert b is not None  # only a role's rates (and an owner's b) are NULL
-            if kind == _CHANNEL:
-                channels.append((a, b))
-            elif kind == _IDENTITY:
-                identities.append((a, b))
-            else:
-                pages.setdefault(a, {})[b] = number
-        roles.sort(key=lambda role: role[0])
-        return InvitationParts(
-            survey=_survey_of(
-                survey,
-                instrument,
-                [(name, rates) for _, name, rates in roles],
-                owners,
-                channels,
-            ),
-            round=_round(round_),
-            invitation=_invitation(invitation),
-            participant=_participant_of(participant, role, identities),
-            pages=pages,
-        )
+        return invitation_parts(self._s.connection(), invitation_id)
+
+
+def invitation_parts(connection: Connection, invitation_id: InvitationId) -> InvitationParts:
+    """One invitation and all it needs, in one statement on ``connection``."""
+    row = connection.execute(_INVITATION_VIEW, {"invitation": invitation_id}).first()
+    if row is None:
+        raise NotFound(f"there is no invitation with id {invitation_id}")
+    invitation, round_, participant, survey = _tables(row)
+    role, instrument, roles, owners, channels, identities, answers = row[-7:]
+    survey_roles, survey_owners, survey_channels = _survey_parts(roles, owners, channels)
+    pages: dict[str, dict[str, Score]] = {}
+    for partner, dimension, score in json.loads(answers):
+        pages.setdefault(partner, {})[dimension] = score
+    return InvitationParts(
+        survey=_survey_of(survey, instrument, survey_roles, survey_owners, survey_channels),
+        round=_round(round_),
+        invitation=_invitation(invitation),
+        participant=_participant_of(participant, role, json.loads(identities)),
+        pages=pages,
+    )
 
 
 class OutboxRepository:
