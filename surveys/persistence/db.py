@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -67,7 +69,44 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
             "connect_timeout": CONNECT_TIMEOUT,
             **kwargs.get("connect_args", {}),
         }
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    if engine.pool._pre_ping:
+        _ping_only_when_idle(engine)
+    return engine
+
+
+PING_AFTER: Final = 1.0
+"""Seconds a pooled PostgreSQL connection may lie idle and still be used without a ping."""
+
+
+def _monotonic() -> float:
+    """The clock idle connections are timed by (the tests replace it)."""
+    return time.monotonic()
+
+
+def _ping_only_when_idle(engine: Engine) -> None:
+    """Ping a connection before use only when it has been idle for more than
+    :data:`PING_AFTER` seconds: a ping is a round trip, a quarter of a button press's, and
+    on a busy server connections are used again within milliseconds. A connection that
+    broke since its last use less than a second ago (a restart, a failover) fails its
+    statement instead, which is answered as an outage and makes the pool replace every
+    connection made before it, as a failed ping would have."""
+    last_used: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
+    ping = engine.dialect.do_ping
+
+    def note(dbapi_connection: Any, *_: Any) -> None:
+        if dbapi_connection is not None:  # None: checked in invalidated
+            last_used[dbapi_connection] = _monotonic()
+
+    def ping_if_idle(dbapi_connection: Any) -> bool:
+        used = last_used.get(dbapi_connection)
+        if used is not None and _monotonic() - used <= PING_AFTER:
+            return True
+        return ping(dbapi_connection)
+
+    event.listen(engine, "connect", note)
+    event.listen(engine, "checkin", note)
+    engine.dialect.do_ping = ping_if_idle  # type: ignore[method-assign]
 
 
 def _create_private(database: str | None) -> None:
