@@ -89,8 +89,8 @@ class UnitOfWork:
 def read_invitation(engine: Engine, invitation_id: InvitationId) -> InvitationParts:
     """One invitation and all it needs, read by itself: its one statement sees one snapshot
     of the database, so it needs no transaction around it. PostgreSQL is spared a BEGIN and
-    a COMMIT (two round trips of the four a button press would take); SQLite's driver starts
-    no transaction for a SELECT anyway, and switching its isolation level costs a PRAGMA."""
+    a COMMIT, two round trips (a button press's read is now one); SQLite's driver starts no
+    transaction for a SELECT anyway, and switching its isolation level costs a PRAGMA."""
     with engine.connect() as connection:
         if engine.dialect.name != "sqlite":
             connection.execution_options(isolation_level="AUTOCOMMIT")

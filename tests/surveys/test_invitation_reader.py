@@ -5,7 +5,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
 
 from surveys.clock import FixedClock
 from surveys.errors import NotFound
@@ -94,3 +94,36 @@ def test_every_invitation_reads_the_same_both_ways(
 def test_a_missing_invitation_is_not_found(service: SurveyService, engine: Engine) -> None:
     with pytest.raises(NotFound, match="no invitation with id 999"):
         by_reader(engine, InvitationId(999))
+
+
+def test_a_press_reads_in_one_statement_outside_a_transaction(
+    service: SurveyService, engine: Engine, clock: FixedClock
+) -> None:
+    """The read behind a button press is one statement, sent with the connection in
+    autocommit on PostgreSQL (no BEGIN and COMMIT round trips); SQLite's driver starts no
+    transaction for a SELECT either. It reads the same as the ORM."""
+    service.open_round("Chemo", clock.now() + timedelta(days=14))
+    invitation = service.invitations("Chemo")[0]
+    assert invitation.id is not None
+    seen: list[tuple[str, bool]] = []
+
+    def statement(connection: Connection, cursor: object, sql: str, *_: object) -> None:
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        seen.append((sql, bool(getattr(dbapi, "autocommit", False) or not dbapi.in_transaction)))
+
+    event.listen(engine, "before_cursor_execute", statement)
+    try:
+        view = service.view(invitation.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+    assert len(seen) == 1
+    assert seen[0][1], "the read ran inside a transaction"
+    parts = by_orm(engine, invitation.id)
+    assert (view.survey, view.round, view.invitation, view.participant, view.pages) == (
+        parts.survey,
+        parts.round,
+        parts.invitation,
+        parts.participant,
+        parts.pages,
+    )
