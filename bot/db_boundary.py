@@ -91,7 +91,9 @@ _local = threading.local()
 
 @event.listens_for(Pool, "checkout")
 def _checked_out(*_: object) -> None:
-    """A live connection was handed out (after its pre-ping): count it for this thread."""
+    """A connection was handed out (pinged first if it lay idle, see
+    :data:`surveys.persistence.db.PING_AFTER`; one that broke since fails the work, which
+    then counts as failed): count it for this thread."""
     _local.checkouts = getattr(_local, "checkouts", 0) + 1
 
 

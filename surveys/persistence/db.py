@@ -63,14 +63,14 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # A connection dropped while idle in the pool is found and replaced before use.
-    kwargs.setdefault("pool_pre_ping", True)
+    pre_ping = kwargs.setdefault("pool_pre_ping", True)
     if "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {
             "connect_timeout": CONNECT_TIMEOUT,
             **kwargs.get("connect_args", {}),
         }
     engine = create_engine(parsed, **kwargs)
-    if engine.pool._pre_ping:
+    if pre_ping:
         _ping_only_when_idle(engine)
     return engine
 

@@ -865,13 +865,16 @@ def _tables(row: Row[*tuple[Any, ...]]) -> list[SimpleNamespace]:
 @lru_cache(maxsize=256)
 def _survey_parts(
     roles: str, owners: str, channels: str
-) -> tuple[tuple[tuple[str, list[str] | None], ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+) -> tuple[
+    tuple[tuple[str, tuple[str, ...] | None], ...], tuple[str, ...], tuple[tuple[str, str], ...]
+]:
     """A survey's roles in order (name, partner roles), owners and channels from the JSON
     text read with an invitation: parsed once per distinct text (every button press and
-    page reads them, and they seldom change)."""
+    page reads them, and they seldom change), into tuples, as the cache shares them between
+    threads."""
     ordered = sorted(json.loads(roles), key=lambda role: role[0])
     return (
-        tuple((name, rates) for _, name, rates in ordered),
+        tuple((name, None if rates is None else tuple(rates)) for _, name, rates in ordered),
         tuple(email for (email,) in json.loads(owners)),
         tuple((platform, channel) for platform, channel in json.loads(channels)),
     )
