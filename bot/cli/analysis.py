@@ -225,6 +225,33 @@ def _hold_to_this_cpu() -> Callable[[], None]:
     return release
 
 
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters
+
+
+def _keep_freed_memory() -> None:
+    """Have the C allocator keep and reuse the memory this process frees.
+
+    The analysis makes and drops dozens of arrays of a million values each (8 MB apiece).
+    By default glibc hands each block this size out as a fresh mapping and unmaps it when it
+    is freed, so every array starts with a few thousand page faults; on the benchmarks'
+    virtual machine the checks then took anywhere between 0.09 and 0.25 s. Served from the
+    heap instead (blocks up to 32 MB, the most glibc allows), freed and kept (up to 1 GB,
+    grown 128 MB at a time), the same memory is used again: the checks take about 0.09 s
+    every time. This process ends as soon as its results are written, so nothing is kept
+    for long. Where the C library is not glibc, nothing is done."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    mallopt(_M_TOP_PAD, 128 << 20)
+
+
 class _Stopped(Exception):
     """The command stopped before it gave this process a job (SIGTERM, see
     :meth:`EarlyAnalysis.stop`)."""
@@ -249,6 +276,7 @@ def _serve(job_read: int, outcome_write: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     free = _hold_to_this_cpu()
+    _keep_freed_memory()
     try:
         # Importing makes hundreds of thousands of objects and no garbage worth collecting:
         # without the collector looking at them as they come, the imports take about 20 ms
