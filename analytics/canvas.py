@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from .png import png_file
+
 WIDTH_PX = 1200
 HEIGHT_PX = 900
 SUPERSAMPLE = 2
@@ -399,7 +401,11 @@ class Canvas:
         draw = ImageDraw.Draw(final)
         for item in self._text:
             item.draw(final, draw)
-        final.save(target, format="PNG", compress_level=3)
+        pixels = np.asarray(final, dtype=np.uint8)  # RGB, as drawn
+        height, width, _ = pixels.shape
+        scanlines = np.zeros((height, 1 + width * 3), dtype=np.uint8)  # filter byte 0: none
+        scanlines[:, 1:] = pixels.reshape(height, width * 3)
+        target.write_bytes(png_file(width, height, scanlines.tobytes(), alpha=False, level=3))
         return target
 
 

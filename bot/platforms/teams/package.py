@@ -13,14 +13,14 @@ import json
 import math
 import os
 import re
-import struct
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
+
+from analytics.png import png_rows
 
 MANIFEST_VERSION: Final = "1.22"
 MANIFEST_SCHEMA: Final = (
@@ -165,22 +165,7 @@ def build_manifest(
 
 def png(width: int, height: int, rows: Sequence[bytes], *, alpha: bool) -> bytes:
     """A PNG of 8-bit RGB or RGBA rows (no filtering), written with the standard library."""
-    channels = 4 if alpha else 3
-    if len(rows) != height or any(len(row) != width * channels for row in rows):
-        raise ValueError("The rows do not match the image size.")
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6 if alpha else 2, 0, 0, 0)
-    raw = b"".join(b"\x00" + row for row in rows)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
+    return png_rows(width, height, rows, alpha=alpha, level=9)
 
 
 def _segment_distance(
