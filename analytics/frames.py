@@ -23,12 +23,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pandas.api.types import union_categoricals
 
 from surveys.dimensions import DIMENSIONS, MAX_SCORE, MIN_SCORE
 
@@ -47,7 +46,9 @@ _HEAD = 1 << 16
 """Bytes looked at first (is the file empty?)."""
 _PARTS_MIN_BYTES = 8 << 20
 """Answers at least this large (after the header) are read in two parts at once when a
-helper process is at hand (see :func:`_read_in_parts`)."""
+helper process is at hand (see :func:`_load_in_parts`)."""
+_TAIL_SHARE = 0.5
+"""The share of such a file the helper reads."""
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -150,10 +151,10 @@ def load_answers(
     ignored.
 
     ``helper``: a process (forked from this one, with pandas and this module imported) that
-    reads the second half of a large file while this process reads the first; the answers
-    and any problems are exactly those of reading the file here alone. ``then`` is called
-    once the helper has been given its half, or at once when it is given nothing (so that
-    the caller can give it other work next).
+    reads and checks the second half of a large file while this process does the first;
+    the answers and any problems are exactly those of reading the file here alone.
+    ``then`` is called once the helper has been given its half, or at once when it is given
+    nothing (so that the caller can give it other work next).
     """
     source = str(path)
     # The file is read by pandas through a file object, a piece at a time, rather than into
@@ -202,39 +203,58 @@ def load_answers(
         return handle
 
     names = [header[i] for i in wanted]
-    frame = None
     if helper is not None:
-        frame = _read_in_parts(path, start, len(header), wanted, helper, then)
-        if frame is not None:
-            frame.columns = pd.Index(names)
+        joined = _load_in_parts(path, start, len(header), wanted, names, helper, then)
+        if joined is not None:
+            return Answers(joined, _checked=True)
     elif then is not None:
         then()
-    if frame is None:  # read here alone: also where any problem is found and explained
-        try:
-            frame = _read_categories(data, wanted)
-        except pd.errors.ParserError:
-            problems = _field_count_problems(text(), len(header))
-            raise AnswersFileError(problems, source=source) from None
-        except UnicodeDecodeError:  # pandas decodes UTF-8 as it reads (and checks it)
-            text()  # names the first bad byte
-            raise
-        except OSError as exc:
-            problem = Problem(f"cannot read the file: {exc.strerror or exc}")
-            raise AnswersFileError([problem], source=source) from None
-        frame.columns = pd.Index(header)
-        frame = frame.loc[:, names]
+    # Read here alone: also where any problem is found and explained.
+    try:
+        frame = _read_categories(data, wanted)
+    except pd.errors.ParserError:
+        problems = _field_count_problems(text(), len(header))
+        raise AnswersFileError(problems, source=source) from None
+    except UnicodeDecodeError:  # pandas decodes UTF-8 as it reads (and checks it)
+        text()  # names the first bad byte
+        raise
+    except OSError as exc:
+        problem = Problem(f"cannot read the file: {exc.strerror or exc}")
+        raise AnswersFileError([problem], source=source) from None
+    frame.columns = pd.Index(header)
+    record_lines: list[int] = []
 
+    def lines() -> list[int]:
+        """Where each record starts (only on the error path)."""
+        if not record_lines:
+            record_lines.extend(_record_start_lines(text()))
+        return record_lines
+
+    return Answers(_normalised_rows(frame.loc[:, names], lines, source), _checked=True)
+
+
+def _normalised_rows(
+    frame: pd.DataFrame, lines: Callable[[], list[int]] | None, source: str
+) -> pd.DataFrame:
+    """The answers of ``frame`` (the contract's columns, each a categorical of the exact text
+    of its cells, one row per record after the header) checked and normalised.
+
+    ``lines``: where each record starts, for naming the lines at fault; None for a part of a
+    file, where any problem raises :class:`_NotInParts` instead (the whole file is then read
+    to find and explain it).
+    """
     blank = _blank_rows(frame)
     if blank.all():
+        if lines is None:
+            raise _NotInParts("no answers in this part")
         problem = Problem("the file has a header but no answers", line=1)
         raise AnswersFileError([problem], source=source)
     kept = np.flatnonzero(~blank)
-    record_lines: list[int] = []
 
     def locate(row: int, column: str | None, message: str) -> Problem:
-        if not record_lines:  # only on the error path: find where each record starts
-            record_lines.extend(_record_start_lines(text()))
-        return Problem(message, column=column, line=record_lines[int(kept[row]) + 1])
+        if lines is None:
+            raise _NotInParts(message)
+        return Problem(message, column=column, line=lines()[int(kept[row]) + 1])
 
     rows = frame if len(kept) == len(frame) else frame.iloc[kept]
     # Respondents are numbered in the order they first appear, as in a frame built in
@@ -242,9 +262,7 @@ def load_answers(
     rows = rows.copy(deep=False)
     at = list(rows.columns).index("respondent")
     rows.isetitem(at, _in_order_of_appearance(rows["respondent"]))
-    return Answers(
-        _normalise(rows, locate, source=source, error_type=AnswersFileError), _checked=True
-    )
+    return _normalise(rows, locate, source=source, error_type=AnswersFileError)
 
 
 def _blank_rows(frame: pd.DataFrame) -> BoolArray:
@@ -346,55 +364,159 @@ def _text_categories(values: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(values.cat.categories.dtype)
 
 
-def _read_in_parts(
+def _load_in_parts(
     path: str | Path,
     start: int,
     width: int,
     wanted: Sequence[int],
+    names: Sequence[str],
     helper: Executor,
     then: Callable[[], object] | None = None,
     *,
-    share: float = 0.5,
     minimum: int | None = None,
 ) -> pd.DataFrame | None:
-    """The ``wanted`` columns of the answers (``start``: the first byte after the byte order
-    mark; ``width``: the header's fields), read as :func:`_read_categories` reads the whole
-    file, the last ``share`` by ``helper`` at the same time as the rest here; None when the
-    file is small, or where reading it in two parts is not known to give exactly the same
-    (the caller then reads it whole, and finds and explains any problem).
+    """The answers of the file, checked and normalised as :func:`load_answers` does reading
+    it whole, with the last part (a share of ``_TAIL_SHARE``) read and normalised by
+    ``helper`` at the same time as the rest here; None when the file is small, or where
+    reading it in two parts is not known to give exactly the same (the caller then reads it
+    whole, and finds and explains any problem).
+
+    ``start``: the first byte after the byte order mark; ``width``: the header's fields;
+    ``wanted``: the positions of the contract's columns, named ``names``.
 
     The second part starts after a line break that is provably the end of a record: no
     quote character comes before it (so it is not inside a quoted field), and the line
     after it is not blank and does not start with a byte order mark (which pandas would
-    take as the start of a file). Either part failing to read, or reading to rows that
-    need the whole file to make sense of (a first row with extra fields), is None.
+    take as the start of a file). Each part is then checked as a file of its own would be,
+    and the two are joined (:func:`_joined`), which looks at what no part can see alone: a
+    respondent in both parts with two roles or teams, or answering the same question in
+    each. Anything wrong (a problem in either part, a first row with extra fields, a part
+    without answers) is None: the whole file then says what it is and where.
     """
-    split = _split_point(path, start, share, _PARTS_MIN_BYTES if minimum is None else minimum)
+    split = _split_point(path, start, _TAIL_SHARE, _PARTS_MIN_BYTES if minimum is None else minimum)
     if split is None:
         if then is not None:
             then()
         return None
-    tail = helper.submit(_read_part, path, split, None, width, wanted)
+    tail = helper.submit(_normalised_part, path, split, None, width, wanted, names)
     if then is not None:
         then()
     try:
-        head = _read_part(path, start, split, None, wanted)
-        rest = tail.result()
-        columns = {
-            k: union_categoricals(
-                [head.iloc[:, k].array, rest.iloc[:, k].array], sort_categories=True
-            )
-            for k in range(len(wanted))
-        }
+        head = _normalised_part(path, start, split, None, wanted, names)
+        return _joined(head, tail.result())
     except Exception:  # whatever it is, reading the whole file finds it and says what it is
         return None
     finally:
         tail.cancel()  # a job the helper has begun is not stopped: nothing to wait for here
-    return pd.DataFrame(columns)
+
+
+def _normalised_part(
+    path: str | Path,
+    start: int,
+    end: int | None,
+    width: int | None,
+    wanted: Sequence[int],
+    names: Sequence[str],
+) -> pd.DataFrame:
+    """The answers in the bytes from ``start`` to ``end`` (see :func:`_read_part`), checked
+    and normalised as a file of their own; raises :class:`_NotInParts` on any problem."""
+    frame = _read_part(path, start, end, width, wanted)
+    frame.columns = pd.Index(names)
+    return _normalised_rows(frame, None, "")
+
+
+def _joined(head: pd.DataFrame, tail: pd.DataFrame) -> pd.DataFrame:
+    """The normalised answers of a file from those of its two parts, each normalised as a
+    file of its own: respondents numbered in order of first appearance (the head's, then
+    the tail's new ones), roles and teams sorted, exactly as :func:`_normalise` makes them
+    from the whole file. Raises :class:`_NotInParts` where a respondent in both parts has
+    two roles or two teams, or answers the same question about the same role in each: the
+    whole file's checks report those."""
+    joined: dict[str, pd.Categorical[str] | FloatArray] = {}
+    first, second = _categories(head, "respondent"), _categories(tail, "respondent")
+    head_code = first.categories.get_indexer(second.categories)  # -1: not in the head
+    in_both = np.flatnonzero(head_code >= 0)  # the tail's codes of respondents in both
+    for column in head.columns:
+        if column == "score":
+            joined[column] = np.concatenate(
+                [head[column].to_numpy(np.float64), tail[column].to_numpy(np.float64)]
+            )
+            continue
+        first, second = _categories(head, column), _categories(tail, column)
+        if column == "respondent":
+            labels = first.categories.append(second.categories[head_code < 0])
+        elif column == "dimension":
+            labels = first.categories  # the contract's seven, in its order, in each part
+        else:
+            labels = pd.Index(sorted({*first.categories, *second.categories}), dtype=str)
+        joined[column] = _joined_codes(first, second, pd.Index(labels, dtype=str))
+    frame = pd.DataFrame(joined)
+    if in_both.size:  # usually one respondent, whose rows the split went through
+        head_rows = np.isin(_categories(head, "respondent").codes, head_code[in_both])
+        tail_rows = np.isin(_categories(tail, "respondent").codes, in_both)
+        _refuse_conflicts(frame, np.flatnonzero(head_rows), np.flatnonzero(tail_rows) + len(head))
+    return frame
+
+
+def _categories(frame: pd.DataFrame, column: str) -> pd.Categorical[str]:
+    values = frame[column].array
+    assert isinstance(values, pd.Categorical)
+    return values
+
+
+def _joined_codes(
+    first: pd.Categorical[str], second: pd.Categorical[str], labels: pd.Index[str]
+) -> pd.Categorical[str]:
+    """``first`` then ``second`` as one categorical over ``labels`` (which hold all of
+    theirs); a part whose categories are the first of ``labels`` keeps its codes."""
+    codes = []
+    for part in (first, second):
+        known = part.categories
+        if labels[: len(known)].equals(known):
+            codes.append(part.codes)
+        else:
+            at = np.append(labels.get_indexer(known), -1).astype(np.int32)
+            codes.append(at[part.codes])  # -1 (a blank team) stays -1
+    joined = pd.Categorical.from_codes(
+        np.concatenate(codes), dtype=pd.CategoricalDtype(labels), validate=False
+    )
+    return cast("pd.Categorical[str]", joined)  # the stubs cannot see the labels' type
+
+
+def _refuse_conflicts(frame: pd.DataFrame, head_rows: IntArray, tail_rows: IntArray) -> None:
+    """Raise :class:`_NotInParts` where a respondent of both parts (their rows in the head
+    and in the tail of ``frame``) has two roles or teams, or answers a question in each."""
+
+    def codes(column: str, rows: IntArray) -> IntArray:
+        return _categories(frame, column).codes[rows].astype(np.int64)
+
+    count = len(_categories(frame, "respondent").categories)
+    head_respondent, tail_respondent = (
+        codes("respondent", head_rows),
+        codes("respondent", tail_rows),
+    )
+    for column in ("respondent_role", "team"):
+        if column not in frame.columns:
+            continue
+        first = np.full(count, -2, dtype=np.int64)  # -2: no row here; -1: a blank team
+        first[head_respondent] = codes(column, head_rows)
+        second = np.full(count, -2, dtype=np.int64)
+        second[tail_respondent] = codes(column, tail_rows)
+        seen = (first != -2) & (second != -2)
+        if (first[seen] != second[seen]).any():
+            raise _NotInParts(f"a respondent in both parts has two values of {column}")
+    partners = len(_categories(frame, "partner_role").categories)
+
+    def questions(respondent: IntArray, rows: IntArray) -> IntArray:
+        asked = respondent * partners + codes("partner_role", rows)
+        return asked * len(DIMENSIONS) + codes("dimension", rows)
+
+    if np.isin(questions(tail_respondent, tail_rows), questions(head_respondent, head_rows)).any():
+        raise _NotInParts("a respondent in both parts answers a question in each")
 
 
 def _split_point(path: str | Path, start: int, share: float, minimum: int) -> int | None:
-    """Where the second part of :func:`_read_in_parts` starts, or None."""
+    """Where the second part of :func:`_load_in_parts` starts, or None."""
     with open(path, "rb") as handle:
         size = handle.seek(0, io.SEEK_END)
         if size - start < max(minimum, 1):

@@ -35,7 +35,8 @@ def _started():
 
 T0 = _started()
 PHASES = {
-    "analytics.frames": ["load_answers", "_read_categories", "_read_in_parts", "_read_part",
+    "analytics.frames": ["load_answers", "_read_categories", "_load_in_parts", "_read_part",
+                         "_normalised_part", "_joined",
                          "_in_order_of_appearance", "_normalise"],
     "analytics.pipeline": ["analyze", "write_outputs"],
     "analytics.exports": ["_render", "report_workbook", "prepare_worker",

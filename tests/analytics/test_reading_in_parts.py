@@ -1,11 +1,15 @@
-"""Reading a large answers file in two parts at once (``load_answers(path, helper=...)``)
-gives exactly what reading it whole gives: the same frame, or the same problems.
+"""Reading and checking a large answers file in two parts at once
+(``load_answers(path, helper=...)``) gives exactly what reading it whole gives: the same
+frame, or the same problems.
 
 The files are generated with what makes CSV reading subtle: quotes (around commas, line
 breaks and quotes), every kind of line end, blank lines and lines of spaces, short rows and
 rows with extra fields (first and later), numbers that must stay text ("001", "1.0",
 "nan"), control characters, byte order marks in the middle, bytes that are not UTF-8, and
-extra or reordered columns. Each file is read whole and in two parts split at several
+extra or reordered columns; and valid files whose parts are checked apart and then joined:
+respondents in both parts, labels that differ only in spaces, blank teams, and now and then
+what only the whole file shows (a respondent with another role, another team or the same
+answer again in the other part). Each file is read whole and in two parts split at several
 points; the size from which files are split is lowered to nothing for the tests.
 """
 
@@ -26,7 +30,7 @@ from hypothesis import strategies as st
 
 from analytics import AnswersError, load_answers
 from analytics import frames as frames_module
-from analytics.frames import _read_categories, _read_in_parts
+from analytics.frames import _load_in_parts, _read_categories
 from surveys.dimensions import DIMENSIONS
 
 P = ParamSpec("P")
@@ -155,30 +159,115 @@ def same(left: Any, right: Any) -> None:
         assert left == right
 
 
+def in_parts(path: Path, share: float) -> Any:
+    """What :func:`_load_in_parts` gives for ``path`` split at ``share`` (None: read whole)."""
+    data = path.read_bytes()
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    header = names_all(path, start)
+    known = (*COLUMNS, "team")
+    wanted = [i for i, name in enumerate(header) if name in known]
+    names = [header[i] for i in wanted]
+    helper = Inline()
+    with mock.patch.object(frames_module, "_TAIL_SHARE", share):
+        frame = _load_in_parts(path, start, len(header), wanted, names, helper, minimum=1)
+    assert helper.jobs <= 1
+    return frame
+
+
 @PROPERTY
 @given(data=answers_files())
 @example(data=b"respondent,respondent_role,partner_role,dimension,score\nr1,N,D,frequent,1\n" * 3)
-def test_two_parts_read_as_the_whole_file(tmp_path: Path, data: bytes) -> None:
+def test_two_parts_give_the_whole_file_s_answers_or_nothing(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "answers.csv"
     path.write_bytes(data)
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        header = names_all(path, start)
+        names_all(path, start)
     except UnicodeDecodeError:
         return  # load_answers stops at the header: nothing is read in parts
-    known = (*COLUMNS, "team")
-    wanted = [i for i, name in enumerate(header) if name in known]
-    names = [header[i] for i in wanted]
-    reference = whole(path, start, len(header), wanted, names)
+    reference = load(path, None)
     for share in SHARES:
-        helper = Inline()
-        parts = _read_in_parts(path, start, len(header), wanted, helper, share=share, minimum=1)
+        parts = in_parts(path, share)
         if parts is None:
             continue
-        assert helper.jobs == 1
         assert isinstance(reference, pd.DataFrame), (share, reference)
-        parts.columns = pd.Index(names)
         pd.testing.assert_frame_equal(parts, reference, check_exact=True)
+
+
+@st.composite
+def valid_files(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """A file of valid answers, often with one thing only the whole file shows wrong (a
+    respondent's other role, other team or repeated answer, far from their first rows);
+    and whether it has such a thing."""
+    team = draw(st.booleans())
+    header = [*COLUMNS, "team"] if team else list(COLUMNS)
+    order = draw(st.permutations(range(len(header))))
+    roles = ["Nurse", " Nurse", "Doctor", "Ward 2", "caf\u00e9"]
+    people = [f"r{i}" for i in range(draw(st.integers(1, 8)))] + [" r0", "r0 "]
+    rows: list[list[str]] = []
+    role_of: dict[str, str] = {}
+    team_of: dict[str, str] = {}
+    asked: set[tuple[str, str, str]] = set()
+    for _ in range(draw(st.integers(2, 60))):
+        person = draw(st.sampled_from(people))
+        key = person.strip()
+        role = role_of.setdefault(key, draw(st.sampled_from(roles)).strip())
+        unit = team_of.setdefault(key, draw(st.sampled_from(["", "A", "B "])).strip())
+        partner = draw(st.sampled_from(roles))
+        dimension = draw(st.sampled_from(DIMENSIONS))
+        if (key, partner.strip(), dimension) in asked:
+            continue
+        asked.add((key, partner.strip(), dimension))
+        score = draw(st.sampled_from(["1", "2", "5", " 3", "4.0", ""]))
+        rows.append([person, role, partner, dimension, score, unit][: len(header)])
+    wrong = draw(st.sampled_from(["", "", "role", "team", "again"]))
+    if wrong == "team" and not team:
+        wrong = ""
+    if wrong:
+        first = rows[0]
+        again = list(first)
+        if wrong == "role":
+            again[1] = first[1] + "x"
+            again[3] = "timely" if first[3] != "timely" else "accurate"
+        elif wrong == "team":
+            again[5] = first[5] + "z"
+            again[3] = "timely" if first[3] != "timely" else "accurate"
+        if wrong != "again" or (first[0].strip(), first[2].strip(), again[3]) not in asked:
+            rows.append(again)  # last: in the other part at most splits
+        else:
+            wrong = ""
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    lines = [",".join(header[i] for i in order)]
+    for row in rows:
+        lines.append(",".join(row[i] for i in order))
+        if draw(st.integers(0, 9)) == 0:
+            lines.append("")
+    data = (end.join(lines) + end).encode("utf-8")
+    return data, bool(wrong)
+
+
+@PROPERTY
+@given(case=valid_files())
+def test_valid_files_are_joined_from_their_parts_as_the_whole_file_reads(
+    tmp_path: Path, case: tuple[bytes, bool]
+) -> None:
+    data, wrong = case
+    path = tmp_path / "answers.csv"
+    path.write_bytes(data)
+    reference = load(path, None)
+    assert isinstance(reference, str) == wrong, reference
+    joined = 0
+    for share in SHARES:
+        parts = in_parts(path, share)
+        if parts is None:
+            continue
+        joined += 1
+        assert isinstance(reference, pd.DataFrame), (share, reference)
+        pd.testing.assert_frame_equal(parts, reference, check_exact=True)
+        with mock.patch.object(frames_module, "_TAIL_SHARE", share):
+            same(load(path, Inline()), reference)
+    if not wrong and sum(1 for line in data.splitlines()[1:] if line.strip()) >= 3:
+        assert joined, "no split was checked in parts"
 
 
 @PROPERTY
@@ -245,11 +334,17 @@ def test_numbers_stay_the_text_they_are_in_either_part(tmp_path: Path) -> None:
     rows = [b"%s,1,2,frequent,%s\n" % (r, s) for r, s in [(b"001", b"1"), (b"1", b"2")] * 50]
     rows += [b"%s,1,2,timely,%s\n" % (r, s) for r, s in [(b"1", b"1.0"), (b"01", b"2")] * 50]
     path.write_bytes(b"respondent,respondent_role,partner_role,dimension,score\n" + b"".join(rows))
-    wanted = [0, 1, 2, 3, 4]
-    parts = _read_in_parts(path, 0, 5, wanted, Inline(), minimum=1)
+    reference = load(path, None)
+    assert isinstance(reference, str)  # answered twice: the whole file says where
+    assert "'1' answered frequent about '2' twice" in reference
+    assert in_parts(path, 0.5) is None
+    unique = [b"%s,1,2,frequent,%s\n" % (r, s) for r, s in [(b"001", b"1"), (b"1", b"2")]]
+    unique += [b"%s,1,2,timely,%s\n" % (r, s) for r, s in [(b"1", b"1.0"), (b"01", b"2")]]
+    path.write_bytes(
+        b"respondent,respondent_role,partner_role,dimension,score\n" + b"".join(unique)
+    )
+    parts = in_parts(path, 0.5)
     assert parts is not None
-    parts.columns = pd.Index(COLUMNS)
-    reference = whole(path, 0, 5, wanted, COLUMNS)
-    pd.testing.assert_frame_equal(parts, reference, check_exact=True)
-    assert list(parts["respondent"].cat.categories) == ["001", "01", "1"]
-    assert list(parts["score"].cat.categories) == ["1", "1.0", "2"]
+    pd.testing.assert_frame_equal(parts, load(path, None), check_exact=True)
+    assert list(parts["respondent"].cat.categories) == ["001", "1", "01"]
+    assert parts["score"].tolist() == [1.0, 2.0, 1.0, 2.0]
