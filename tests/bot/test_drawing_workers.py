@@ -110,7 +110,7 @@ def test_a_worker_that_dies_fails_its_job_rather_than_hanging() -> None:
         worker.shutdown()
 
 
-def test_the_worker_reads_half_of_a_large_answers_file_then_gets_ready_to_draw(
+def test_the_worker_reads_and_checks_half_of_a_large_answers_file_then_gets_ready_to_draw(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pandas as pd
@@ -127,8 +127,9 @@ def test_the_worker_reads_half_of_a_large_answers_file_then_gets_ready_to_draw(
     monkeypatch.setattr(frames, "_PARTS_MIN_BYTES", 1)
     worker = DrawingWorker()  # not getting ready to draw: reading comes first
     try:
-        in_parts = frames._read_in_parts(path, 0, 5, [0, 1, 2, 3, 4], worker)
-        assert in_parts is not None
+        names = ["respondent", "respondent_role", "partner_role", "dimension", "score"]
+        in_parts = frames._load_in_parts(path, 0, 5, [0, 1, 2, 3, 4], names, worker)
+        assert in_parts is not None  # read and checked in two parts, one in the worker
         given: list[str] = []
 
         def then() -> None:
@@ -139,4 +140,6 @@ def test_the_worker_reads_half_of_a_large_answers_file_then_gets_ready_to_draw(
     finally:
         worker.shutdown()
     assert given == ["prepare"]
-    pd.testing.assert_frame_equal(answers.frame, load_answers(path).frame, check_exact=True)
+    whole = load_answers(path).frame
+    pd.testing.assert_frame_equal(answers.frame, whole, check_exact=True)
+    pd.testing.assert_frame_equal(in_parts, whole, check_exact=True)
