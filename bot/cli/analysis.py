@@ -69,16 +69,19 @@ def run(
 
     The worker also reads half of a large answers file (see :func:`analytics.load_answers`),
     first, and then gets ready to draw unless it is ``prepared`` already."""
-    from analytics import AnswersError, analyze, load_answers, write_outputs
+    from analytics.frames import AnswersError, load_answers
     from bot.cli.show import tie_table
     from bot.cli.workers import prepare_drawing
 
     def then() -> None:
         if workers is not None and not prepared:
             workers.submit(prepare_drawing)
+        _import_scoring()  # while the worker reads its half
 
     try:
         current = load_answers(job.answers, helper=workers, then=then)
+        from analytics import analyze, write_outputs
+
         before = None
         if job.previous is not None:
             before = load_answers(job.previous, helper=workers)
@@ -92,6 +95,16 @@ def run(
     except ValueError as exc:
         return Outcome(error=str(exc))
     return Outcome(files=len(files))
+
+
+def _import_scoring() -> None:
+    """Import the scoring and the files (about 15 ms once pandas is in). Reading needs
+    neither: the analysis process imports them once its worker has been given half of the
+    answers to read and check, rather than before it can start reading. The worker's half
+    comes back about 10 ms after this process has done its own (its rows cross a pipe), so
+    the imports cost little or nothing of the time to the joined answers."""
+    import analytics.exports
+    import analytics.pipeline  # noqa: F401
 
 
 # --------------------------------------------------------------------------- early start
@@ -282,8 +295,7 @@ def _serve(job_read: int, outcome_write: int) -> None:
         # without the collector looking at them as they come, the imports take about 20 ms
         # less (of the 0.25 s that pandas and numpy take).
         gc.disable()
-        import analytics.exports
-        import analytics.pipeline  # noqa: F401 (imported while the command line is read)
+        import analytics.frames  # noqa: F401 (imported while the command line is read)
         from bot.cli.workers import drawing_workers
 
         # What is loaded now stays to the end: the collector need not look at it again (a
