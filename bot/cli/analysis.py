@@ -4,10 +4,10 @@ Reading the command line and the settings takes rcbot about a third of a second 
 rich, pydantic), and importing pandas as long again; one after the other, they would be half
 of what ``rcbot analyze`` takes on a million answers. So when the arguments start with
 ``analyze``, :func:`start_early` forks at once, before anything else is imported: the fork
-(the analysis process) imports pandas and the analytics while the command line is read here,
-and then waits for its :class:`Job`. The command, once the arguments are checked, hands the
-job over (:func:`take_early`, :meth:`EarlyAnalysis.run`) and waits for the
-:class:`Outcome`, which it prints. The fork does nothing the user did not ask for: if no job
+(the analysis process) imports pandas and the reading of answers while the command line is
+read here, and then waits for its :class:`Job`. The command, once the arguments are
+checked, hands the job over (:func:`take_early`, :meth:`EarlyAnalysis.run`) and waits for
+the :class:`Outcome`, which it prints. The fork does nothing the user did not ask for: if no job
 comes (``--help``, a bad option or setting), it sees the pipe close, or is stopped when this
 process exits, having written nothing.
 
@@ -67,8 +67,9 @@ def run(
     The tie table goes to ``table_ready`` as soon as it is known, before the files are
     written, so that it can be laid out for the terminal meanwhile.
 
-    The worker also reads half of a large answers file (see :func:`analytics.load_answers`),
-    first, and then gets ready to draw unless it is ``prepared`` already."""
+    The worker also reads and checks half of a large answers file (see
+    :func:`analytics.load_answers`), first, and then gets ready to draw unless it is
+    ``prepared`` already."""
     from analytics.frames import AnswersError, load_answers
     from bot.cli.show import tie_table
     from bot.cli.workers import prepare_drawing

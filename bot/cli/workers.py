@@ -182,7 +182,8 @@ def drawing_workers(*, prepare: bool = True) -> DrawingWorker | None:
 
     The worker gets ready to draw (:func:`prepare_drawing`) before its first job, unless
     ``prepare`` is False: it is then given that as a job of its own, when the caller has
-    other work for it first (reading half of the answers, see :func:`analytics.load_answers`).
+    other work for it first (reading and checking half of the answers, see
+    :func:`analytics.load_answers`).
     """
     if not hasattr(os, "fork") or threading.active_count() > 1 or (os.cpu_count() or 1) < 2:
         return None

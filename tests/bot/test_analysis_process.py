@@ -150,3 +150,53 @@ def test_a_stopped_analysis_process_ends_its_drawing_worker(tmp_path: Path) -> N
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
     assert not (tmp_path / "results").exists()
+
+
+KEEP_MEMORY = """
+import ctypes, sys
+from bot.cli.analysis import _keep_freed_memory
+
+class Info(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+if not hasattr(libc, "mallinfo2"):
+    sys.exit(3)  # not glibc
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+if sys.argv[1] == "keep":
+    _keep_freed_memory()
+before = libc.mallinfo2().hblks
+block = libc.malloc(8 << 20)  # a million float64: what the analysis makes and drops
+mapped = libc.mallinfo2().hblks - before
+libc.free(block)
+kept = libc.mallinfo2().fordblks
+print(mapped, kept >= 8 << 20)
+"""
+
+
+def test_the_analysis_process_keeps_the_large_blocks_it_frees() -> None:
+    """Blocks of a million values come from the heap and stay there once freed, to be used
+    again (see bot.cli.analysis._keep_freed_memory), rather than being mapped afresh."""
+
+    def blocks(mode: str) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", KEEP_MEMORY, mode],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=rcbot_env(),
+            check=False,
+            timeout=60,
+        )
+        if result.returncode == 3:
+            pytest.skip("the C library is not glibc")
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()
+
+    assert blocks("default") == ["1", "False"]  # mapped afresh, and unmapped when freed
+    assert blocks("keep") == ["0", "True"]  # from the heap, and kept there
