@@ -67,8 +67,19 @@ from surveys.persistence.orm import (
 from surveys.policy import ReminderPolicy
 
 
+def connection_of(session: Session) -> Connection:
+    """The connection of the unit of work ``session`` works in (see
+    :class:`surveys.persistence.uow.UnitOfWork`), for Core statements: taken from the
+    session's bind, it does not start the session's own bookkeeping, which only ORM work
+    needs."""
+    bind = session.bind
+    return bind if isinstance(bind, Connection) else session.connection()
+
+
 # What the mappers below read: the columns of a table's row, from an ORM row or from a row of
 # a Core query (see InvitationReader), so that both paths build domain objects one way.
+
+
 class _SurveyColumns(Protocol):
     id: int
     name: str
@@ -618,7 +629,7 @@ class InvitationRepository:
     ) -> None:
         """Record when the person started and finished (one UPDATE, no read; Core, so rows
         this session already loaded are not updated)."""
-        self._s.connection().execute(
+        connection_of(self._s).execute(
             _MARK_PROGRESS,
             {"invitation": invitation_id, "started": started_at, "completed": completed_at},
         )
@@ -672,7 +683,7 @@ class AnswerRepository:
         """Write one partner role's answers; return False when nothing changed (a resubmit).
         ``stored``: the page's answers as this transaction already read them (:meth:`pages`).
         Core statements on the session's connection: the hot path of a saved page."""
-        connection = self._s.connection()
+        connection = connection_of(self._s)
         changed = False
         new: list[dict[str, Any]] = []
         for dimension, score in scores.items():
@@ -890,7 +901,7 @@ class InvitationReader:
         self._s = session
 
     def parts(self, invitation_id: InvitationId) -> InvitationParts:
-        return invitation_parts(self._s.connection(), invitation_id)
+        return invitation_parts(connection_of(self._s), invitation_id)
 
 
 def invitation_parts(connection: Connection, invitation_id: InvitationId) -> InvitationParts:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from types import TracebackType
 from typing import Self
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy.orm import Session
 
 from surveys.model import InvitationId
 from surveys.persistence.repositories import (
@@ -22,20 +21,16 @@ from surveys.persistence.repositories import (
     invitation_parts,
 )
 
-_factories: WeakKeyDictionary[Engine, sessionmaker[Session]] = WeakKeyDictionary()
-"""One session factory per engine: a new ``sessionmaker`` makes a new Session class, whose
-event set-up costs a fifth of a millisecond on every transaction."""
-
-
-def _factory(engine: Engine) -> sessionmaker[Session]:
-    factory = _factories.get(engine)
-    if factory is None:
-        factory = _factories[engine] = sessionmaker(engine, expire_on_commit=False)
-    return factory
-
 
 class UnitOfWork:
-    """``with uow:`` opens a transaction; it commits when the block ends without an error."""
+    """``with uow:`` opens a transaction; it commits when the block ends without an error.
+
+    The transaction is a Core connection's; the ORM session works inside it and starts its
+    own bookkeeping only when something uses it. The hot path of a saved page (one read,
+    one INSERT, maybe one UPDATE, all Core statements, see :func:`connection_of`) never
+    does: on PostgreSQL the ORM session's begin and commit cost about 0.14 ms of CPU on
+    top of the transaction's own 0.4 ms.
+    """
 
     surveys: SurveyRepository
     participants: ParticipantRepository
@@ -46,8 +41,10 @@ class UnitOfWork:
     views: InvitationReader
 
     def __init__(self, engine: Engine) -> None:
-        self._factory = _factory(engine)
+        self._engine = engine
         self._session: Session | None = None
+        self._connection: Connection | None = None
+        self._transaction: RootTransaction | None = None
 
     @property
     def session(self) -> Session:
@@ -58,7 +55,16 @@ class UnitOfWork:
     def __enter__(self) -> Self:
         if self._session is not None:
             raise RuntimeError("this unit of work is already active")
-        session = self._factory()
+        connection = self._engine.connect()
+        try:
+            self._transaction = connection.begin()
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        # Joined to the connection's transaction: committing the session flushes it and
+        # leaves the transaction to this unit of work; rolling it back rolls back that.
+        session = Session(bind=connection, expire_on_commit=False)
         self._session = session
         self.surveys = SurveyRepository(session)
         self.participants = ParticipantRepository(session)
@@ -75,15 +81,22 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session = self.session
+        session, connection, transaction = self.session, self._connection, self._transaction
+        assert connection is not None
+        assert transaction is not None
         try:
             if exc_type is None:
-                session.commit()
+                if session.in_transaction():  # used: flush what it holds
+                    session.commit()
+                transaction.commit()
             else:
-                session.rollback()
+                transaction.rollback()
         finally:
-            session.close()
-            self._session = None
+            try:
+                session.close()
+            finally:
+                connection.close()
+                self._session = self._connection = self._transaction = None
 
 
 def read_invitation(engine: Engine, invitation_id: InvitationId) -> InvitationParts:
