@@ -78,3 +78,36 @@ async def test_a_piece_knows_whether_more_was_put_in_line_after_it() -> None:
     await asyncio.gather(first, second, other)
     assert not order.followed(1, first)
     assert not order.followed(1, second)
+
+
+async def test_a_press_waits_for_the_saves_already_in_line_for_its_invitation() -> None:
+    """``done_with``: what was put in line for a key before it is awaited, failed or not;
+    another key's work is not waited for; past the time given it says it is not done."""
+    order = InOrder()
+    assert await order.done_with(1, 0)  # nothing in line
+    gates = [asyncio.Event(), asyncio.Event()]
+    other = asyncio.Event()
+
+    async def save(gate: asyncio.Event, fail: bool) -> None:
+        await gate.wait()
+        if fail:
+            raise RuntimeError("not saved")
+
+    first = order.run(1, lambda: save(gates[0], True))
+    second = order.run(1, lambda: save(gates[1], False))
+    order.run(2, lambda: save(other, False))
+    assert not await order.done_with(1, 0)  # still saving: not done in no time at all
+    waiting = asyncio.ensure_future(order.done_with(1, 60))
+    gates[0].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # the second save is still in line
+    gates[1].set()
+    assert await waiting  # both done (the first failed), the other key's work still going
+    assert first.done()
+    assert second.done()
+    assert not other.is_set()
+    with pytest.raises(RuntimeError):
+        first.result()
+    other.set()
+    await order.settle(60)

@@ -59,6 +59,11 @@ answers..." and shows the next page with views.update. A page is saved in a few
 milliseconds on a quiet server, so this path is for a busy one: acknowledgements stay
 under a tenth of a second (measured by ``make bench``) instead of waiting for the
 database."""
+PRESS_WAITS_FOR_SAVES: Final = 1.0
+"""Seconds a Start or Edit press waits for the pages of that invitation still being saved
+(acknowledged with their next page, saved after): the page it opens then follows from every
+page submitted before it, rather than from the database as it was a moment earlier. Well
+inside the 3 s a modal's trigger lasts."""
 MAX_IN_FLIGHT: Final = 64
 """Presses and page submissions whose work (reading or saving in the database, opening the
 page) may be under way at once. Past it a burst is more than this machine can serve: a
@@ -116,6 +121,15 @@ class InOrder:
 
         mine.add_done_callback(done)
         return mine
+
+    async def done_with(self, key: Any, seconds: float) -> bool:
+        """Wait (at most ``seconds``) for the work put in line for ``key`` so far; whether
+        it is all done."""
+        last = self._last.get(key)
+        if last is None:
+            return True
+        done, _ = await asyncio.wait({last}, timeout=seconds)
+        return bool(done)
 
     def followed(self, key: Any, piece: asyncio.Future[Any]) -> bool:
         """Whether more work for ``key`` was put in line after ``piece``."""
@@ -228,6 +242,8 @@ def build_slack_app(
 
         return run
 
+    saving = InOrder() if saves is None else saves
+
     @after_ack
     async def open_page(body: dict[str, Any], ack: Ack) -> None:
         await ack()
@@ -237,6 +253,7 @@ def build_slack_app(
             return
         try:
             invitation = InvitationId(int(body["actions"][0]["value"]))
+            await saving.done_with(invitation, PRESS_WAITS_FOR_SAVES)
             outcome = await run_db(answering.start, invitation, Platform.SLACK, user)
             if isinstance(outcome, QuestionPage):
                 view = render.page_view(outcome)
@@ -311,8 +328,6 @@ def build_slack_app(
                 f"{outcome.closes} with the Edit button in our chat.",
             )
         return "update", render.notice_view("rcbot", outcome.reason)
-
-    saving = InOrder() if saves is None else saves
 
     @app.view(render.PAGE_CALLBACK)
     @after_ack
