@@ -88,7 +88,10 @@ class UnitOfWork:
             if exc_type is None:
                 if session.in_transaction():  # used: flush what it holds
                     session.commit()
-                transaction.commit()
+                # Unless the block rolled the session back (which ends this transaction; a
+                # session used after that commits its own, above).
+                if transaction.is_active:
+                    transaction.commit()
             else:
                 transaction.rollback()
         finally:
