@@ -105,11 +105,10 @@ class Grid:
         widths = [cell_len(name) for name in self.header]
         for row in cells:
             for i, cell in enumerate(row):
-                if len(cell) > widths[i] or cell_len(cell) > widths[i]:
-                    widths[i] = cell_len(cell)
+                widths[i] = max(widths[i], cell_len(cell))
         _fit(widths, options.max_width - 3 * columns - 1)
         box = _ASCII if options.ascii_only else _HEAVY_HEAD
-        total = sum(widths) + 3 * columns - 1 + 2
+        total = sum(widths) + 3 * columns + 1  # with the bars and padding
         newline = Segment.line()
         if self.title:
             for line in _fold(self.title, total):

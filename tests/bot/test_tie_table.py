@@ -117,3 +117,17 @@ def test_a_terminal_without_unicode_gets_an_ascii_frame() -> None:
     text = raw.getvalue().decode("ascii")  # nothing outside ASCII was written
     assert "+-----" in text
     assert "| Nurse" in text
+
+
+def test_a_column_is_as_wide_as_its_widest_cell_whatever_comes_after() -> None:
+    """A cell of combining accents (more characters than cells) after a wider one does not
+    narrow its column: every line of the table is as wide as the rest."""
+    from rich.cells import cell_len
+
+    rows = [
+        TieRow("Pharmacist technician", "Doctor", "12", "3.50", "moderate"),
+        TieRow("e\u0301" * 11, "Doctor", "12", "3.50", "moderate"),  # 22 characters, 11 cells
+    ]
+    lines = _plain(Grid("t", HEADER, rows), 120).splitlines()
+    assert len({cell_len(line) for line in lines[1:]}) == 1
+    assert _plain(Grid("t", HEADER, rows), 120) == _plain(_rich_table("t", rows), 120)
