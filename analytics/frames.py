@@ -351,12 +351,7 @@ def _read_part(
         width is not None and frame.shape[1] != width
     ):
         raise _NotInParts("the first row has more fields than the header")
-    inferred = [i for i in wanted if i < frame.shape[1] and not _text_categories(frame.iloc[:, i])]
-    if inferred:
-        with data() as handle:
-            again = pd.read_csv(handle, usecols=inferred, dtype=str, **options)
-        for i, column in zip(inferred, again.columns, strict=True):
-            frame.isetitem(i, again[column].astype("category").array)
+    _numbers_as_text(frame, wanted, data, options)
     return frame.iloc[:, list(wanted)]
 
 
@@ -554,18 +549,24 @@ def _read_categories(data: Callable[[], BinaryIO], wanted: Sequence[int]) -> pd.
         with data() as handle:
             text: pd.DataFrame = pd.read_csv(handle, dtype=str, **options)
         return text.astype("category")
-    inferred = [
-        i
-        for i in wanted
-        if i < frame.shape[1]
-        and not pd.api.types.is_string_dtype(frame.iloc[:, i].cat.categories.dtype)
-    ]
+    _numbers_as_text(frame, wanted, data, options)
+    return frame
+
+
+def _numbers_as_text(
+    frame: pd.DataFrame,
+    wanted: Sequence[int],
+    data: Callable[[], BinaryIO],
+    options: dict[str, Any],
+) -> None:
+    """Read again as text (from ``data``, with the same ``options``) the ``wanted`` columns of
+    ``frame`` whose categories pandas made numbers, in place."""
+    inferred = [i for i in wanted if i < frame.shape[1] and not _text_categories(frame.iloc[:, i])]
     if inferred:
         with data() as handle:
             again = pd.read_csv(handle, usecols=inferred, dtype=str, **options)
         for i, column in zip(inferred, again.columns, strict=True):
             frame.isetitem(i, again[column].astype("category").array)
-    return frame
 
 
 def _decode(raw: bytes, source: str) -> str:
