@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.commands_bench import as_installed
+
 HERE = Path(__file__).resolve().parent.parent
 
 # Runs in the traced process: wraps the functions below as their modules are imported.
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.previous is not None:
             command += ["--previous", str(args.previous)]
         result = subprocess.run(  # noqa: S603 (this benchmark's own command)
-            command, capture_output=True, text=True, cwd=HERE, check=False
+            command, capture_output=True, text=True, cwd=HERE, check=False, env=as_installed()
         )
     if result.returncode != 0:
         print(result.stderr[-3000:], file=sys.stderr)
