@@ -91,6 +91,7 @@ def analyze(
     trend_options: TrendOptions | None = None,
     previous_summary: Mapping[str, Any] | None = None,
     roles: Sequence[str] = (),
+    helper: Executor | None = None,
 ) -> Analysis:
     """Score a round of answers and return every publishable figure.
 
@@ -104,7 +105,9 @@ def analyze(
     (and invitations) are always listed. Small respondent roles are pooled only when
     ``pooling`` is given; the previous round is grouped the same way as the current one so
     ties line up. When the previous round's answers are gone, ``previous_summary`` (from
-    :func:`round_summary`) gives the trends instead.
+    :func:`round_summary`) gives the trends instead. ``helper``: another process to share
+    the trends' resampling with (see :func:`analytics.trends.compare_rounds`); the figures
+    are the same without.
     """
     min_group = check_min_group(min_group)
     bands = bands or Bands()
@@ -128,7 +131,7 @@ def analyze(
             group_of=plan,
             roles=listed,
         )
-        trends = compare_rounds(scores, before, trend_options)
+        trends = compare_rounds(scores, before, trend_options, helper=helper)
     elif previous_summary is not None:
         trends = compare_with_summary(scores, previous_summary, trend_options)
     rates = None

@@ -7,7 +7,8 @@ interval is a percentile interval of the difference of two independent bootstrap
 role or overall figure is a mean over (respondent, partner) scores, so whole respondents are
 resampled with all their scores (a cluster bootstrap). ``within_noise`` marks an interval
 that covers 0. A figure suppressed in either round gets no change at all. The resampling is
-vectorised with numpy and seeded, so the same inputs give the same intervals.
+vectorised with numpy and seeded (a stream for each kind of figure in each round), so the
+same inputs give the same intervals.
 
 A tie's figure is a mean of one score per respondent, and those scores take few distinct
 values (means of at most seven answers from 1 to 5). Drawing n of them with replacement is
@@ -18,7 +19,9 @@ respondents do: the same bootstrap, in a fraction of the time for large rounds.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,13 +205,10 @@ def _overall_units(scores: RoundScores) -> _Units:
     return _respondent_units(pairs, scores.published_pair, zeros, ("overall",))
 
 
-def _compare(
-    current: _Units, previous: _Units, options: TrendOptions, rng: np.random.Generator
-) -> list[tuple[tuple[str, ...], Change]]:
-    """Changes for the keys present (published) in both rounds, in current-round order."""
-    both = [label for label in current.labels if label in set(previous.labels)]
-    if not both:
-        return []
+def _aligned(current: _Units, previous: _Units) -> tuple[_Units, _Units]:
+    """Both rounds' units, only for the keys present (published) in both, coded in the
+    current round's order."""
+    both = tuple(label for label in current.labels if label in set(previous.labels))
 
     def restricted(units: _Units) -> _Units:
         position = {label: i for i, label in enumerate(units.labels)}
@@ -217,15 +217,33 @@ def _compare(
         new_code[wanted] = np.arange(len(both))
         code = new_code[units.group]
         keep = code >= 0
-        return _Units(tuple(both), code[keep], units.sums[keep], units.counts[keep])
+        return _Units(both, code[keep], units.sums[keep], units.counts[keep])
 
-    cur = restricted(current)
-    prev = restricted(previous)
-    boot_cur = bootstrap_means(cur.group, cur.sums, cur.counts, len(both), options.resamples, rng)
-    boot_prev = bootstrap_means(
-        prev.group, prev.sums, prev.counts, len(both), options.resamples, rng
-    )
-    tail = (1 - options.confidence) / 2
+    return restricted(current), restricted(previous)
+
+
+def resample(
+    units: Sequence[_Units], resamples: int, seeds: Sequence[Sequence[int]]
+) -> list[FloatArray]:
+    """:func:`bootstrap_means` of each units, each from a stream of its own
+    (``np.random.default_rng(seed)``): the draws depend on the units and the seed only, so
+    they are the same in whichever process they are made."""
+    return [
+        bootstrap_means(
+            u.group, u.sums, u.counts, len(u.labels), resamples, np.random.default_rng(seed)
+        )
+        for u, seed in zip(units, seeds, strict=True)
+    ]
+
+
+def _changes(
+    cur: _Units, prev: _Units, boot_cur: FloatArray, boot_prev: FloatArray, confidence: float
+) -> list[tuple[tuple[str, ...], Change]]:
+    """Changes for the keys of ``cur`` (those present in both rounds), in its order."""
+    both = cur.labels
+    if not both:
+        return []
+    tail = (1 - confidence) / 2
     low, high = np.quantile(boot_cur - boot_prev, [tail, 1 - tail], axis=0)
 
     def point(units: _Units) -> tuple[FloatArray, IntArray]:
@@ -268,25 +286,57 @@ def _rows(
     return rows
 
 
+_FIGURES = (_tie_units, _reported_units, _received_units, _overall_units)
+"""The kinds of figure with trends, in the order of their random streams."""
+
+
 def compare_rounds(
-    current: RoundScores, previous: RoundScores, options: TrendOptions | None = None
+    current: RoundScores,
+    previous: RoundScores,
+    options: TrendOptions | None = None,
+    *,
+    helper: Executor | None = None,
 ) -> Trends:
-    """Changes from ``previous`` to ``current`` for every figure published in both rounds."""
+    """Changes from ``previous`` to ``current`` for every figure published in both rounds.
+
+    Each kind of figure in each round is resampled from a random stream of its own, seeded
+    from ``options.seed``, the kind and the round. ``helper`` (another process, such as
+    ``rcbot analyze``'s drawing worker) resamples the previous round while this process
+    does the current one: on 20,000 respondents the resampling is most of the time trends
+    take, and each round's is about the same. The intervals are the same with or without
+    it; should it fail, this process does it all."""
     options = options or TrendOptions()
-    rng = np.random.default_rng(options.seed)
-    tie_changes = _compare(_tie_units(current), _tie_units(previous), options, rng)
+    aligned = [_aligned(units(current), units(previous)) for units in _FIGURES]
+    kinds = range(len(_FIGURES))
+    now_seeds = [(options.seed, kind, 0) for kind in kinds]
+    before_seeds = [(options.seed, kind, 1) for kind in kinds]
+    earlier = [prev for _, prev in aligned]
+    job = (
+        None
+        if helper is None
+        else helper.submit(resample, earlier, options.resamples, before_seeds)
+    )
+    boot_now = resample([cur for cur, _ in aligned], options.resamples, now_seeds)
+    boot_before = None
+    if job is not None:
+        with contextlib.suppress(Exception):  # done here instead, with the same streams
+            boot_before = job.result()
+    if boot_before is None:
+        boot_before = resample(earlier, options.resamples, before_seeds)
+    changes = [
+        _changes(cur, prev, now, before, options.confidence)
+        for (cur, prev), now, before in zip(aligned, boot_now, boot_before, strict=True)
+    ]
     ties = pd.DataFrame(
-        _rows(tie_changes, ("respondent_role", "partner_role")), columns=list(TIE_CHANGE_COLUMNS)
+        _rows(changes[0], ("respondent_role", "partner_role")), columns=list(TIE_CHANGE_COLUMNS)
     )
     role_rows: list[dict[str, object]] = []
-    for measure, units in (("reported_by", _reported_units), ("received", _received_units)):
-        changes = _compare(units(current), units(previous), options, rng)
-        for row in _rows(changes, ("role",)):
+    for measure, found in (("reported_by", changes[1]), ("received", changes[2])):
+        for row in _rows(found, ("role",)):
             row["measure"] = measure
             role_rows.append(row)
     roles = pd.DataFrame(role_rows, columns=list(ROLE_CHANGE_COLUMNS))
-    overall_changes = _compare(_overall_units(current), _overall_units(previous), options, rng)
-    overall = overall_changes[0][1] if overall_changes else None
+    overall = changes[3][0][1] if changes[3] else None
     return Trends(ties=_typed(ties), roles=_typed(roles), overall=overall, options=options)
 
 

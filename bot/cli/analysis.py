@@ -69,7 +69,8 @@ def run(
 
     The worker also reads and checks half of a large answers file (see
     :func:`analytics.load_answers`), first, and then gets ready to draw unless it is
-    ``prepared`` already."""
+    ``prepared`` already; with a previous round, it reads half of that too, and resamples
+    it for the trends (see :func:`analytics.trends.compare_rounds`)."""
     from analytics.frames import AnswersError, load_answers
     from bot.cli.show import tie_table
     from bot.cli.workers import prepare_drawing
@@ -86,7 +87,7 @@ def run(
         before = None
         if job.previous is not None:
             before = load_answers(job.previous, helper=workers)
-        result = analyze(current, min_group=job.min_group, previous=before)
+        result = analyze(current, min_group=job.min_group, previous=before, helper=workers)
         table_ready(tie_table(result))
         files = write_outputs(result, job.out_dir, workers=workers)
     except AnswersError as exc:
