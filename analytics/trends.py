@@ -99,14 +99,17 @@ def bootstrap_means(
     """Resampled ratio means per group: (resamples x n_groups), NaN for empty groups.
 
     Each unit (a respondent) carries a sum of scores and a count; a resample draws as many
-    units as the group has, with replacement, and takes sum of sums / sum of counts.
+    units as the group has, with replacement, and takes sum of sums / sum of counts. The
+    units are put in order of their values first, so the draws do not depend on the order
+    they come in (respondents are numbered as the answers happen to be listed): the same
+    answers give the same intervals from a file as from the bot's own round.
     """
     out = np.full((resamples, n_groups), np.nan)
     if group.size == 0:
         return out
     if bool(np.all(counts == 1)):  # one score per unit: resample the distinct scores
         return _bootstrap_distinct(group, sums, resamples, rng, out)
-    order = np.argsort(group, kind="stable")
+    order = np.lexsort((counts, sums, group))
     group, sums, counts = group[order], sums[order], counts[order]
     sizes = np.bincount(group, minlength=n_groups)
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))

@@ -166,6 +166,20 @@ def test_bootstrap_means_resample_whole_respondents() -> None:
     assert np.isnan(means[:, 2]).all()  # an empty group
 
 
+@pytest.mark.parametrize("one_score_each", [True, False], ids=["one score", "several"])
+def test_the_resamples_do_not_depend_on_the_order_of_the_respondents(one_score_each: bool) -> None:
+    values = np.random.default_rng(3)
+    group = values.integers(0, 4, 60).astype(np.int64)
+    counts = np.ones(60) if one_score_each else values.integers(1, 8, 60).astype(np.float64)
+    sums = counts * values.integers(1, 6, 60)
+    shuffled = values.permutation(60)
+    listed = bootstrap_means(group, sums, counts, 4, 300, np.random.default_rng(9))
+    reordered = bootstrap_means(
+        group[shuffled], sums[shuffled], counts[shuffled], 4, 300, np.random.default_rng(9)
+    )
+    np.testing.assert_array_equal(listed, reordered)
+
+
 def test_trend_options_are_checked() -> None:
     with pytest.raises(ValueError, match="resamples"):
         TrendOptions(resamples=10)
