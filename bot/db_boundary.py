@@ -82,6 +82,18 @@ def _executor(lane: str, size: int) -> ThreadPoolExecutor:
         return pool
 
 
+def close_pools() -> None:
+    """End the boundary's threads, once the work they were given is done; the next work
+    starts new ones. For a process done with the database for now (a test, say): the threads
+    otherwise stay for the life of the process, and while they do, forking it is unsafe
+    (``rcbot analyze``'s drawing worker is then not started)."""
+    with _pool_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True)
+
+
 _failed_at: float | None = None
 """When (monotonic) database work last failed for want of a connection."""
 _worked_from: float = 0.0

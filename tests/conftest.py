@@ -109,3 +109,14 @@ def event_loop_never_waits_on_the_database() -> Iterator[None]:
     yield
     found, db_guard.violations[:] = list(db_guard.violations), []
     assert not found, "database used on the event loop while serving:\n" + found[0]
+
+
+@pytest.fixture(autouse=True)
+def database_threads_end_with_the_test() -> Iterator[None]:
+    """Each test starts without the database boundary's threads of the tests before it:
+    left running, they made every later test that forks (rcbot analyze's drawing worker)
+    skip for want of a single-threaded process."""
+    yield
+    from bot import db_boundary
+
+    db_boundary.close_pools()
