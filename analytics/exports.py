@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, wait
 from pathlib import Path
@@ -672,17 +673,6 @@ def prepare_worker() -> None:
     figures.warm_up()
 
 
-_helper: Executor | None = None
-
-
-def share_drawing_with(helper: Executor | None) -> None:
-    """Have :func:`make_pictures_and_workbook`, in this process, draw about half of the
-    pictures in ``helper`` (another process, ready to draw: see :func:`prepare_worker`) at
-    the same time as the rest here; None: all here."""
-    global _helper
-    _helper = helper
-
-
 def write_all(
     analysis: Analysis,
     directory: Path,
@@ -739,22 +729,33 @@ def _draw(analysis: Analysis, directory: Path, names: Iterable[str]) -> None:
 
 def make_pictures_and_workbook(analysis: Analysis, directory: Path) -> None:
     """:func:`write_all`'s task for its worker: every picture and the workbook, in two
-    processes at once where the worker has a helper (see :func:`share_drawing_with`)."""
+    processes at once (this one and a fork of it, which shares what it has imported)."""
     pictures = picture_names(analysis)
     # About half the work each: the heat map, the dimensions and the trend; the network map
     # (the slowest picture with many roles) and the workbook.
-    shared = [n for n in (HEATMAP_PNG, DIMENSIONS_PNG, TREND_PNG) if n in pictures]
-    here = [n for n in pictures if n not in shared] + [REPORT_XLSX]
-    if _helper is None:
-        _draw(analysis, directory, [*shared, *here])
+    forked = [n for n in (HEATMAP_PNG, DIMENSIONS_PNG, TREND_PNG) if n in pictures]
+    here = [n for n in pictures if n not in forked] + [REPORT_XLSX]
+    if not hasattr(os, "fork"):
+        _draw(analysis, directory, [*forked, *here])
         return
-    job = _helper.submit(_draw, analysis, directory, shared)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the fork: draw, say what went wrong if anything did, and leave at once
+        os.close(read_end)
+        status = 0
+        try:
+            _draw(analysis, directory, forked)
+        except BaseException as exc:
+            os.write(write_end, f"{type(exc).__name__}: {exc}".encode()[:4000])
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(write_end)
     try:
         _draw(analysis, directory, here)
     finally:
-        wait([job])  # nothing is still writing into the directory when this returns
-    failure = job.exception()
-    if failure is not None:
-        raise RuntimeError(
-            f"drawing the pictures failed: {type(failure).__name__}: {failure}"
-        ) from failure
+        with os.fdopen(read_end, "rb") as pipe:
+            failure = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"drawing the pictures failed: {failure or 'the process died'}")

@@ -256,17 +256,6 @@ def warm_up() -> None:
     canvas.save(os.devnull)
 
 
-def warm_memory() -> None:
-    """Draw a blank picture of the published size and write it to nowhere.
-
-    For a process forked from one that has drawn: until it writes to them, the two share
-    their memory, and each page either of them then writes is copied first (about 9,700
-    pages, 38 MB, for the first picture; in the forked process's heat map that cost some
-    25 ms of the 70). Done before the real pictures are asked for, the copies are made
-    while nobody waits, and the pictures reuse them."""
-    Canvas().save(os.devnull)
-
-
 def _colour_scale(scale: Scale) -> ColourScale:
     return ColourScale(MIN_SCORE, (scale.weak_below + scale.strong_above) / 2, MAX_SCORE)
 

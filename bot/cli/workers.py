@@ -3,11 +3,11 @@
 It is forked from the command's process once pandas and the analytics are imported, so it
 starts at once with both, then imports and warms up the drawing (Pillow)
 (:func:`analytics.exports.prepare_worker`) while the answers are read and scored; it splits
-the drawing with a helper, a fork of itself started then (:func:`prepare_drawing`), so they
-are imported once; a worker ends its helper before it ends. Forking is only safe while
-this process runs a single thread, so the worker is started before any other thread (rich's
-progress spinner, for one); where it is not safe, or there is one core only, there is no
-worker and everything is drawn in this process: the files are the same.
+the drawing with a fork of itself (:func:`analytics.exports.make_pictures_and_workbook`), so
+they are imported once. Forking is only safe while this process runs a single thread,
+so the worker is started before any other thread (rich's progress spinner, for one); where
+it is not safe, or there is one core only, there is no worker and everything is drawn in this
+process: the files are the same.
 
 The worker is a plain fork that reads its jobs from a pipe and answers on another, rather
 than a ``ProcessPoolExecutor``: there is nothing to import (multiprocessing and its queues
@@ -57,10 +57,6 @@ class DrawingWorker(Executor):
         if pid == 0:  # the worker: never returns
             os.close(job_write)
             os.close(answer_read)
-            for fd in _pipes_of_this_process():  # the parent's, not this worker's
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            _started.clear()
             _work(job_read, answer_write, prepare)
         os.close(job_read)
         os.close(answer_write)
@@ -71,7 +67,6 @@ class DrawingWorker(Executor):
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
         self._reaped = False
-        _started.append(self)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         future: Future[T] = Future()
@@ -126,26 +121,6 @@ class DrawingWorker(Executor):
             if self._reader is not None:
                 self._reader.join()
             self._answers.close()
-            with contextlib.suppress(ValueError):
-                _started.remove(self)
-
-
-_started: list[DrawingWorker] = []
-"""The workers this process started; a worker ends those it started (its helper) before it
-ends itself."""
-_own_pipes: tuple[int, ...] = ()
-"""In a worker: the ends of the two pipes to the process that started it."""
-
-
-def _pipes_of_this_process() -> list[int]:
-    """The pipe ends this process holds to its own parent and its workers: a worker forked
-    from it closes them, so that only the processes they are meant for hold them."""
-    fds = list(_own_pipes)
-    for worker in _started:
-        for pipe in (worker._jobs, worker._answers):
-            if pipe is not None and not pipe.closed:
-                fds.append(pipe.fileno())
-    return fds
 
 
 _PIPE_BYTES = 1 << 20
@@ -165,8 +140,6 @@ def _widen(pipe: int) -> None:
 
 def _work(job_read: int, answer_write: int, prepare: Callable[[], None] | None) -> None:
     """The worker: get ready, then run each job and answer it, until the job pipe closes."""
-    global _own_pipes
-    _own_pipes = (job_read, answer_write)
     status = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the analysis process's handler
@@ -195,31 +168,14 @@ def _work(job_read: int, answer_write: int, prepare: Callable[[], None] | None) 
     except BaseException:
         status = 1
     finally:
-        try:
-            for helper in _started:  # its jobs are done: it ends once its pipe closes
-                helper.shutdown()
-        finally:
-            os._exit(status)
+        os._exit(status)
 
 
 def prepare_drawing() -> None:
-    """Import and warm up the drawing, in the worker (see :func:`drawing_workers`), then
-    start its helper: a fork of it that draws half of the pictures at the same time as the
-    worker draws the rest (:func:`analytics.exports.share_drawing_with`).
+    """Import and warm up the drawing (in the worker: see :func:`drawing_workers`)."""
+    from analytics.exports import prepare_worker
 
-    The helper is forked now rather than when the pictures are asked for. Forked then, the
-    two processes shared all their memory, and the first write to each page, in either of
-    them, had to copy it first: a heat map drawn in a fresh fork took 75-100 ms of CPU,
-    against 51-60 ms where a blank picture of the same size had been drawn in it before.
-    Forked here, the helper and the worker each draw such a blank picture at once
-    (:func:`analytics.figures.warm_memory`), while the answers are scored and the worker
-    would otherwise wait."""
-    from analytics import exports, figures
-
-    exports.prepare_worker()
-    if threading.active_count() == 1:
-        exports.share_drawing_with(DrawingWorker(figures.warm_memory))
-        figures.warm_memory()
+    prepare_worker()
 
 
 def drawing_workers(*, prepare: bool = True) -> DrawingWorker | None:

@@ -143,26 +143,3 @@ def test_the_worker_reads_and_checks_half_of_a_large_answers_file_then_gets_read
     whole = load_answers(path).frame
     pd.testing.assert_frame_equal(answers.frame, whole, check_exact=True)
     pd.testing.assert_frame_equal(in_parts, whole, check_exact=True)
-
-
-def _helper_pid() -> int | None:
-    from analytics import exports
-
-    helper = exports._helper
-    return None if helper is None else getattr(helper, "pid", None)
-
-
-def test_the_worker_draws_with_a_helper_that_ends_with_it() -> None:
-    import os
-
-    worker = drawing_workers()
-    if worker is None:
-        pytest.skip("no worker process here (one core, or threads running)")
-    try:
-        helper = worker.submit(_helper_pid).result()
-        assert helper is not None
-        assert helper not in (worker.pid, os.getpid())
-    finally:
-        worker.shutdown()
-    with pytest.raises(ProcessLookupError):
-        os.kill(helper, 0)  # ended, and reaped by the worker before it ended
