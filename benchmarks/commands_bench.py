@@ -8,8 +8,9 @@ Run with ``python -m benchmarks --only commands`` or ``python -m benchmarks.comm
   ``--rows`` answers (the documented long-form contract) against a DuckDB process that
   reads the same CSV and computes the same tie table (n, RC index, the seven dimension
   means), run in turn ``--runs`` times each; medians, the ratio rcbot / DuckDB (target <= 2)
-  and each side's peak RSS (target under 1 GB for rcbot). ``--previous`` adds a run with a
-  previous round's answers (trends), reported separately.
+  and each side's peak RSS (target under 1 GB for rcbot); then ``rcbot analyze
+  --previous`` with a previous round's answers of the same size (trends), reported
+  separately (``--no-previous`` leaves it out).
 * **start-up**: ``rcbot --help`` and ``rcbot round status`` on a small SQLite database
   (target under 0.5 s wall each), against ``python -c pass`` as the floor; and ``rcbot serve``
   from its start until ``GET /healthz`` answers (target under 3 s), with the fake Slack of
@@ -226,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="answers in the CSV")
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each command")
     parser.add_argument(
-        "--previous", action="store_true", help="also time analyze --previous (trends)"
+        "--previous",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time analyze --previous (trends), reported separately",
     )
     parser.add_argument(
         "--only", choices=("analyze", "startup"), help="run one part of the benchmark"
