@@ -667,7 +667,7 @@ def prepare_worker() -> None:
     """Import and warm up what drawing needs, in a process that will run :func:`write_all`'s
     tasks: done while the answers are still being read, it is off the time anyone waits for.
     The scoring's modules come too: the analysis it is given is made of their classes (their
-    import took 11 ms of the worker's time once the analysis had come)."""
+    import took about 6 ms of the worker's time once the analysis had come)."""
     from . import figures, pipeline  # noqa: F401
 
     figures.warm_up()
