@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import pickle
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -86,3 +89,29 @@ def perturb(answers: pd.DataFrame, mask: pd.Series, seed: int) -> pd.DataFrame:
     offset = rng.integers(1, 5, size=old.size)
     changed.loc[target, "score"] = (old - 1 + offset) % 5 + 1
     return changed
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Inline(Executor):
+    """Runs each job at once, here, its arguments and its answer through pickle as a worker
+    process's are; or fails every job as a worker that died would (``broken``)."""
+
+    def __init__(self, *, broken: bool = False) -> None:
+        self.jobs = 0
+        self.broken = broken
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        self.jobs += 1
+        future: Future[T] = Future()
+        if self.broken:
+            future.set_exception(RuntimeError("the drawing worker stopped unexpectedly"))
+            return future
+        try:
+            args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))
+            future.set_result(pickle.loads(pickle.dumps(fn(*args, **kwargs))))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future

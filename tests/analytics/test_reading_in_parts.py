@@ -16,11 +16,10 @@ points; the size from which files are split is lowered to nothing for the tests.
 from __future__ import annotations
 
 import codecs
-import pickle
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from unittest import mock
 
 import pandas as pd
@@ -33,8 +32,7 @@ from analytics import frames as frames_module
 from analytics.frames import _load_in_parts, _read_categories
 from surveys.dimensions import DIMENSIONS
 
-P = ParamSpec("P")
-T = TypeVar("T")
+from .helpers import Inline
 
 PROPERTY = settings(
     max_examples=300,
@@ -42,22 +40,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 SHARES = (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95)
-
-
-class Inline(Executor):
-    """Runs each job at once, here; its result goes through pickle, as a worker's does."""
-
-    def __init__(self) -> None:
-        self.jobs = 0
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        self.jobs += 1
-        future: Future[T] = Future()
-        try:
-            future.set_result(pickle.loads(pickle.dumps(fn(*args, **kwargs))))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
 
 
 COLUMNS = ["respondent", "respondent_role", "partner_role", "dimension", "score"]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import ParamSpec, TypeVar, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -16,11 +13,9 @@ from hypothesis import strategies as st
 from analytics import TrendOptions, analyze
 from analytics.trends import bootstrap_means
 
-from .helpers import Row, answer_sets, frame, perturb, respondent_rows, uniform_tie
+from .helpers import Inline, Row, answer_sets, frame, perturb, respondent_rows, uniform_tie
 
 OPTIONS = TrendOptions(resamples=400, seed=7)
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 def spread_tie(role: str, partner: str, shift: int, prefix: str) -> list[Row]:
@@ -82,31 +77,12 @@ def test_intervals_are_reproducible_with_the_seed() -> None:
     assert not first.ties[columns].equals(other.ties[columns])
 
 
-class Pickling(Executor):
-    """Runs each job at once, here, its arguments and answer through pickle as a worker
-    process's are; or fails every job (``broken``)."""
-
-    def __init__(self, *, broken: bool = False) -> None:
-        self.jobs = 0
-        self.broken = broken
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        self.jobs += 1
-        future: Future[T] = Future()
-        if self.broken:
-            future.set_exception(RuntimeError("the drawing worker stopped unexpectedly"))
-            return future
-        args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))
-        future.set_result(pickle.loads(pickle.dumps(fn(*args, **kwargs))))
-        return future
-
-
 @pytest.mark.parametrize("broken", [False, True], ids=["helper", "failing helper"])
 def test_the_resampling_shared_with_a_helper_gives_the_same_intervals(broken: bool) -> None:
     previous = frame(spread_tie("A", "B", 0, "p") + spread_tie("B", "A", 1, "q"))
     current = frame(spread_tie("A", "B", 1, "c") + spread_tie("B", "A", 1, "d"))
     alone = analyze(current, previous=previous, trend_options=OPTIONS).trends
-    helper = Pickling(broken=broken)
+    helper = Inline(broken=broken)
     shared = analyze(current, previous=previous, trend_options=OPTIONS, helper=helper).trends
     assert helper.jobs == 1
     assert alone is not None
