@@ -78,8 +78,6 @@ def connection_of(session: Session) -> Connection:
 
 # What the mappers below read: the columns of a table's row, from an ORM row or from a row of
 # a Core query (see InvitationReader), so that both paths build domain objects one way.
-
-
 class _SurveyColumns(Protocol):
     id: int
     name: str
